@@ -1,0 +1,150 @@
+"""The request loop under the registry client: auth, retries, redirects, bounded reads.
+
+Written once in ``_async/http.py``; ``_sync/http.py`` is generated from it by ``scripts/unasync.py``.
+
+- Auth is the :class:`~regpeek.auth.RegistryAuth` flow, applied to every request; it only ever
+  authenticates registry hosts.
+- Transient failures (connection errors, timeouts, 429, 502, 503, 504) are retried with capped
+  exponential backoff and jitter, honouring ``Retry-After`` up to a cap.
+- Redirects are followed by hand: at most 10, never from https to http, and each hop is a fresh
+  request, so an ``Authorization`` header never travels to another host.
+- Bodies of manifests and configs are read in chunks and refused past their size cap.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+import httpx
+
+from regpeek.auth import RegistryAuth
+from regpeek.errors import RegistryUnavailableError, TooLargeError
+from regpeek.transport import (
+    MAX_REDIRECTS,
+    RETRY_STATUSES,
+    HttpOptions,
+    async_client,
+    describe_url,
+    error_for_status,
+    retry_delay,
+    warnings_in,
+)
+
+__all__ = ["AsyncHTTP"]
+
+log = logging.getLogger("regpeek.http")
+_REDIRECTS = frozenset({301, 302, 303, 307, 308})
+_ERROR_BODY_LIMIT = 64 * 1024
+
+
+def _transport_problem(error: httpx.TransportError) -> tuple[str, bool]:
+    """A short description of a transport failure and whether retrying could help."""
+    text = str(error) or type(error).__name__
+    if "CERTIFICATE_VERIFY_FAILED" in text:
+        return "TLS certificate verification failed (use --ca-file, or --insecure to skip)", False
+    if "WRONG_VERSION_NUMBER" in text or "record layer failure" in text:
+        return "TLS handshake failed: the server may speak plain HTTP (use --plain-http)", False
+    if isinstance(error, httpx.TimeoutException):
+        return f"timed out ({type(error).__name__})", True
+    return text, True
+
+
+class AsyncHTTP:
+    """Sends requests to registries for one client; counts what it sends."""
+
+    def __init__(self, options: HttpOptions, auth: RegistryAuth) -> None:
+        self.options = options
+        self.auth = auth
+        self._client = async_client(options)
+        self._warned: set[str] = set()
+        self.sent = 0
+
+    async def aclose(self) -> None:
+        await self._client.aclose()
+
+    async def get(self, url: httpx.URL, headers: dict[str, str], what: str, max_size: int) -> tuple[httpx.Response, bytes]:
+        """GET ``url`` and read its body (at most ``max_size`` bytes); non-200 answers raise."""
+        return await self._request("GET", url, headers, what, max_size)
+
+    async def head(self, url: httpx.URL, headers: dict[str, str], what: str) -> httpx.Response:
+        """HEAD ``url``; non-200 answers raise."""
+        response, _ = await self._request("HEAD", url, headers, what, 0)
+        return response
+
+    async def _request(
+        self, method: str, url: httpx.URL, headers: dict[str, str], what: str, max_size: int
+    ) -> tuple[httpx.Response, bytes]:
+        attempts = self.options.retries + 1
+        for attempt in range(1, attempts + 1):
+            try:
+                response = await self._send_following(method, url, headers, what)
+            except httpx.TransportError as error:
+                problem, transient = _transport_problem(error)
+                if not transient or attempt == attempts:
+                    tries = f" after {attempt} attempts" if attempt > 1 else ""
+                    raise RegistryUnavailableError(f"cannot reach {url.netloc.decode()} for {what}{tries}: {problem}") from None
+                await asyncio.sleep(retry_delay(self.options, attempt, None))
+                continue
+            try:
+                if response.status_code in RETRY_STATUSES and attempt < attempts:
+                    log.debug("HTTP %s for %s: retrying", response.status_code, what)
+                    await asyncio.sleep(retry_delay(self.options, attempt, response))
+                    continue
+                if response.status_code != 200:
+                    body = await self._read(response, _ERROR_BODY_LIMIT, what, strict=False)
+                    error = error_for_status(response, body, what)
+                    if response.status_code in RETRY_STATUSES and attempts > 1:
+                        error.args = (f"{error.args[0]} (after {attempts} attempts)",)
+                    raise error
+                body = b"" if method == "HEAD" else await self._read(response, max_size, what, strict=True)
+                return response, body
+            except httpx.TransportError as error:
+                problem, transient = _transport_problem(error)
+                if not transient or attempt == attempts:
+                    raise RegistryUnavailableError(f"connection failed while reading {what}: {problem}") from None
+                await asyncio.sleep(retry_delay(self.options, attempt, None))
+            finally:
+                await response.aclose()
+        raise AssertionError("unreachable: the retry loop always returns or raises")
+
+    async def _read(self, response: httpx.Response, limit: int, what: str, *, strict: bool) -> bytes:
+        declared = response.headers.get("Content-Length")
+        if strict and declared and declared.isdigit() and int(declared) > limit:
+            raise TooLargeError(f"{what} is {declared} bytes, over the {limit}-byte limit")
+        body = bytearray()
+        async for chunk in response.aiter_bytes():
+            body += chunk
+            if len(body) > limit:
+                if strict:
+                    raise TooLargeError(f"{what} is over the {limit}-byte limit")
+                return bytes(body[:limit])
+        return bytes(body)
+
+    async def _send_following(self, method: str, url: httpx.URL, headers: dict[str, str], what: str) -> httpx.Response:
+        for _ in range(MAX_REDIRECTS + 1):
+            request = self._client.build_request(method, url, headers=headers)
+            self.sent += 1
+            response = await self._client.send(request, auth=self.auth, stream=True)
+            log.debug("%s %s -> %s", method, describe_url(url), response.status_code)
+            self._warn(response)
+            location = response.headers.get("Location")
+            if response.status_code not in _REDIRECTS or not location:
+                return response
+            await response.aclose()
+            target = url.join(location)
+            if url.scheme == "https" and target.scheme != "https":
+                raise RegistryUnavailableError(f"refused a redirect from https to {target.scheme} for {what}")
+            if target.scheme not in ("http", "https"):
+                raise RegistryUnavailableError(f"refused a redirect to a {target.scheme!r} URL for {what}")
+            url = target
+        raise RegistryUnavailableError(f"too many redirects (over {MAX_REDIRECTS}) for {what}")
+
+    def _warn(self, response: httpx.Response) -> None:
+        for text in warnings_in(response):
+            if text not in self._warned:
+                self._warned.add(text)
+                if self.options.on_warning is not None:
+                    self.options.on_warning(text)
+                else:
+                    log.warning("registry warning: %s", text)

@@ -1,0 +1,318 @@
+"""The registry client: manifests, configs, digests and tags, every answer verified.
+
+Written once in ``_async/registry.py``; ``_sync/registry.py`` is generated from it by
+``scripts/unasync.py``, turning the async client into the sync one.
+
+How an inspect travels: ``fetch_manifest`` GETs the reference with one ``Accept`` listing every
+manifest type, parses it (:mod:`regpeek.manifest`), checks its digest against the digest asked for
+and against ``Docker-Content-Digest``; an index is narrowed to one platform (:mod:`regpeek.platform`)
+and the chosen child is fetched by digest and checked against its descriptor; the config is a blob,
+checked against its descriptor (or synthesized from schema1 history); :mod:`regpeek.config` assembles
+the result. Three registry GETs for a tag that points at an index, plus auth.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass
+from types import TracebackType
+
+import httpx
+
+from regpeek._async.http import AsyncHTTP
+from regpeek.auth import RegistryAuth
+from regpeek.config import ImageConfig, InspectResult, build_inspect, config_from_schema1
+from regpeek.credentials import CredentialStore
+from regpeek.digest import Digest, compute, verify_bytes
+from regpeek.errors import (
+    DigestMismatchError,
+    MalformedError,
+    PlatformNotFoundError,
+    SizeMismatchError,
+    UnsupportedError,
+    UsageError,
+)
+from regpeek.hostinfo import default_platform
+from regpeek.manifest import (
+    MAX_MANIFEST_SIZE,
+    Descriptor,
+    ImageManifest,
+    Index,
+    Manifest,
+    check_size,
+    ensure_expected,
+    parse,
+)
+from regpeek.mediatypes import MANIFEST_ACCEPT
+from regpeek.platform import Platform, only
+from regpeek.reference import Reference, Repository
+from regpeek.schema1 import Schema1Manifest
+from regpeek.transport import HttpOptions, next_link
+
+__all__ = ["AsyncClient", "Resolved"]
+
+MAX_TAG_LIST = 64 * 1024 * 1024
+MAX_TAG_PAGES = 10_000
+
+
+def _reference(ref: Reference | str) -> Reference:
+    return ref if isinstance(ref, Reference) else Reference.parse(ref)
+
+
+def _repository(repo: Repository | Reference | str) -> Repository:
+    if isinstance(repo, Repository):
+        return repo
+    if isinstance(repo, Reference):
+        return repo.repo
+    return Repository.parse(repo)
+
+
+def _platform(platform: Platform | str | None) -> Platform | None:
+    return Platform.parse(platform) if isinstance(platform, str) else platform
+
+
+@dataclass(frozen=True)
+class Resolved:
+    """An image manifest reached from a reference, with the index it was chosen from (if any)."""
+
+    reference: Reference
+    manifest: ImageManifest | Schema1Manifest
+    index: Index | None = None
+    entry: Descriptor | None = None
+
+
+class AsyncClient:
+    """Reads images from registries; see the README for the full API.
+
+    ``platform`` is the default platform for indexes (the host's, ``linux/<arch>``, when omitted).
+    Credentials come from ``username``/``password``, else ``authfile``, else the usual auth files.
+    """
+
+    def __init__(
+        self,
+        *,
+        username: str | None = None,
+        password: str | None = None,
+        authfile: str | os.PathLike[str] | None = None,
+        platform: Platform | str | None = None,
+        timeout: float = 30.0,
+        ca_file: str | None = None,
+        insecure: bool = False,
+        plain_http: bool = False,
+        retries: int = 3,
+        options: HttpOptions | None = None,
+        credentials: CredentialStore | None = None,
+        transport: httpx.AsyncBaseTransport | None = None,
+    ) -> None:
+        if options is None:
+            options = HttpOptions(
+                timeout=timeout,
+                ca_file=ca_file,
+                insecure=insecure,
+                plain_http=plain_http,
+                retries=retries,
+                transport=transport,
+            )
+        self.options = options
+        self.default_platform = _platform(platform) or default_platform()
+        self.credentials = credentials or CredentialStore(username=username, password=password, authfile=authfile)
+        self.auth = RegistryAuth(self.credentials)
+        self.http = AsyncHTTP(options, self.auth)
+
+    async def __aenter__(self) -> AsyncClient:
+        return self
+
+    async def __aexit__(
+        self, kind: type[BaseException] | None, error: BaseException | None, trace: TracebackType | None
+    ) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        await self.http.aclose()
+
+    @property
+    def secrets(self) -> tuple[str, ...]:
+        """Credentials and tokens in use: strings that must never be shown."""
+        return self.auth.secrets
+
+    def _url(self, repo: Repository, path: str) -> httpx.URL:
+        self.auth.register(repo.api_host, repo.registry)
+        return httpx.URL(f"{self.options.scheme}://{repo.api_host}/v2/{repo.name}/{path}")
+
+    # -- manifests ------------------------------------------------------------------------------
+
+    async def fetch_manifest(
+        self, ref: Reference | str, *, descriptor: Descriptor | None = None, accept: str = MANIFEST_ACCEPT
+    ) -> Manifest:
+        """GET one manifest (by ``descriptor``'s digest when given) and verify it.
+
+        The computed digest must equal the digest asked for (the reference's or the descriptor's) and
+        any ``Docker-Content-Digest`` the registry sends; a descriptor's size must match too.
+        """
+        reference = _reference(ref)
+        wanted = descriptor.digest if descriptor is not None else reference.digest
+        target = str(wanted) if wanted is not None else reference.target
+        what = f"manifest {reference.repo}@{wanted}" if wanted else f"manifest {reference}"
+        response, body = await self.http.get(
+            self._url(reference.repo, f"manifests/{target}"), {"Accept": accept}, what, MAX_MANIFEST_SIZE
+        )
+        manifest = parse(body, response.headers.get("Content-Type"), wanted.algorithm if wanted else "sha256")
+        ensure_expected(manifest, wanted, what)
+        if descriptor is not None and not isinstance(manifest, Schema1Manifest) and len(body) != descriptor.size:
+            raise SizeMismatchError(what, descriptor.size, len(body))
+        _check_content_digest(manifest, body, response.headers.get("Docker-Content-Digest"), what)
+        return manifest
+
+    async def manifest(self, ref: Reference | str, platform: Platform | str | None = None) -> Manifest:
+        """The manifest a reference names: the index itself, or with ``platform`` that platform's manifest."""
+        wanted = _platform(platform)
+        if wanted is None:
+            return await self.fetch_manifest(ref)
+        return (await self.resolve(ref, wanted)).manifest
+
+    async def resolve(self, ref: Reference | str, platform: Platform | str | None = None) -> Resolved:
+        """Follow a reference to one image manifest, through an index if there is one."""
+        reference = _reference(ref)
+        top = await self.fetch_manifest(reference)
+        if not isinstance(top, Index):
+            return Resolved(reference, top)
+        entry = top.select(only(_platform(platform) or self.default_platform))
+        child = await self.fetch_manifest(reference, descriptor=entry)
+        if isinstance(child, Index):
+            raise UnsupportedError(f"index {reference} points at another index for {entry.platform}")
+        return Resolved(reference, child, top, entry)
+
+    # -- blobs and configs ----------------------------------------------------------------------
+
+    async def blob_bytes(self, repo: Repository | Reference | str, descriptor: Descriptor) -> bytes:
+        """A small blob (a config), read into memory and verified against its descriptor."""
+        repository = _repository(repo)
+        what = f"blob {repository}@{descriptor.digest}"
+        check_size(what, descriptor.size)
+        if descriptor.data is not None:
+            return descriptor.data
+        _, body = await self.http.get(
+            self._url(repository, f"blobs/{descriptor.digest}"), {}, what, max(descriptor.size, 0)
+        )
+        verify_bytes(what, body, descriptor.digest, descriptor.size)
+        return body
+
+    async def config_of(self, resolved: Resolved) -> ImageConfig:
+        """The config of a resolved image: its blob, or synthesized from schema1 history."""
+        manifest = resolved.manifest
+        if isinstance(manifest, Schema1Manifest):
+            return config_from_schema1(manifest)
+        raw = await self.blob_bytes(resolved.reference, manifest.config)
+        return ImageConfig.parse(raw, manifest.config.digest)
+
+    async def config(self, ref: Reference | str, platform: Platform | str | None = None) -> ImageConfig:
+        """The image config (bytes as served, and parsed) for the reference and platform."""
+        resolved = await self.resolve(ref, platform)
+        config = await self.config_of(resolved)
+        _check_single_platform(resolved, config, _platform(platform))
+        return config
+
+    # -- inspect, digest, tags ------------------------------------------------------------------
+
+    async def inspect(self, ref: Reference | str, platform: Platform | str | None = None) -> InspectResult:
+        """Everything about one image: manifest, config, layers, platforms."""
+        resolved = await self.resolve(ref, platform)
+        config = await self.config_of(resolved)
+        _check_single_platform(resolved, config, _platform(platform))
+        reference = resolved.reference
+        return build_inspect(
+            reference=str(reference),
+            registry=reference.registry,
+            repository=reference.repository,
+            tag=reference.tag,
+            manifest=resolved.manifest,
+            config=config,
+            index=resolved.index,
+            entry_platform=resolved.entry.platform if resolved.entry else None,
+        )
+
+    async def digest(self, ref: Reference | str, platform: Platform | str | None = None) -> Digest:
+        """The digest a reference resolves to (the index's unless ``platform`` is given).
+
+        Without a platform this is one HEAD request when the registry reports ``Docker-Content-Digest``;
+        otherwise the manifest is fetched and hashed.
+        """
+        reference = _reference(ref)
+        wanted = _platform(platform)
+        if wanted is not None:
+            top = await self.fetch_manifest(reference)
+            return top.select(only(wanted)).digest if isinstance(top, Index) else top.digest
+        what = f"manifest {reference}"
+        response = await self.http.head(
+            self._url(reference.repo, f"manifests/{reference.target}"), {"Accept": MANIFEST_ACCEPT}, what
+        )
+        header = _header_digest(response.headers.get("Docker-Content-Digest"), what)
+        if reference.digest is not None:
+            if header is not None and header.algorithm == reference.digest.algorithm and header != reference.digest:
+                raise DigestMismatchError(what, str(reference.digest), str(header))
+            return reference.digest
+        if header is not None:
+            return header
+        return (await self.fetch_manifest(reference)).digest
+
+    async def tags(self, repository: Repository | Reference | str) -> list[str]:
+        """Every tag of a repository, following ``Link`` pagination."""
+        repo = _repository(repository)
+        url: httpx.URL | None = self._url(repo, "tags/list")
+        tags: list[str] = []
+        seen: set[str] = set()
+        while url is not None and len(seen) < MAX_TAG_PAGES:
+            seen.add(str(url))
+            response, body = await self.http.get(url, {"Accept": "application/json"}, f"tags of {repo}", MAX_TAG_LIST)
+            tags += _tags_from(body, repo)
+            link = next_link(response.headers.get("Link"))
+            url = url.join(link) if link else None
+            if url is not None and str(url) in seen:
+                raise MalformedError(f"tag list of {repo} links back to a page already read")
+        return tags
+
+
+def _tags_from(body: bytes, repo: Repository) -> list[str]:
+    try:
+        document = json.loads(body)
+    except (ValueError, UnicodeDecodeError):
+        raise MalformedError(f"tag list of {repo} is not JSON") from None
+    tags = document.get("tags") if isinstance(document, dict) else None
+    if tags is None:
+        return []
+    if not isinstance(tags, list) or not all(isinstance(tag, str) for tag in tags):
+        raise MalformedError(f"tag list of {repo} is not a list of strings")
+    return tags
+
+
+def _header_digest(value: str | None, what: str) -> Digest | None:
+    if not value:
+        return None
+    try:
+        return Digest.parse(value.strip())
+    except UsageError:
+        raise MalformedError(f"{what}: registry sent an invalid Docker-Content-Digest") from None
+
+
+def _check_content_digest(manifest: Manifest, body: bytes, header: str | None, what: str) -> None:
+    """``Docker-Content-Digest``, when sent, must name the bytes received."""
+    announced = _header_digest(header, what)
+    if announced is None:
+        return
+    actual = manifest.digest
+    if announced.algorithm != actual.algorithm:
+        if isinstance(manifest, Schema1Manifest):
+            return  # would need the canonical payload in another algorithm; the reference check stands
+        actual = compute(body, announced.algorithm)
+    if announced != actual:
+        raise DigestMismatchError(f"{what} (Docker-Content-Digest)", str(announced), str(actual))
+
+
+def _check_single_platform(resolved: Resolved, config: ImageConfig, wanted: Platform | None) -> None:
+    """An explicitly asked platform must match a single-platform image too (as docker pull does)."""
+    if wanted is None or resolved.index is not None:
+        return
+    have = config.platform
+    if have.architecture and not only(wanted).matches(have):
+        raise PlatformNotFoundError(wanted.describe(), [have.describe()])

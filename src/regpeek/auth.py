@@ -1,0 +1,237 @@
+"""Registry authentication as one httpx auth flow, shared by the sync and the async client.
+
+The handshake (Docker token spec), with no ``/v2/`` ping first:
+
+1. A request to a registry host goes out with whatever this flow already holds for that host and
+   the request's scope: a cached, unexpired Bearer token, or Basic credentials once the host has asked
+   for Basic. If the host has asked for Bearer before, a token for a new scope is fetched up front.
+2. On a 401, the ``WWW-Authenticate`` challenges are parsed. Bearer: ask the realm for a token for the
+   challenge's scopes plus the request's own (GET with Basic credentials when there are any; POST with
+   an identity token), cache it per (host, scope) until ``expires_in`` runs out, resend once.
+   Basic: resend once with credentials. A second 401 is returned as it is and becomes an AuthError.
+3. Requests to any other host (a blob redirect to a CDN, say) pass through untouched: credentials and
+   tokens go only to the registry host and the token realm.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import re
+import time
+from collections.abc import AsyncGenerator, Callable, Generator
+from dataclasses import dataclass
+
+import httpx
+
+from regpeek.challenge import Challenge, parse_all
+from regpeek.credentials import Credentials, CredentialStore
+from regpeek.errors import AuthError, TooLargeError
+
+__all__ = ["RegistryAuth", "scope_for_path"]
+
+MAX_TOKEN_RESPONSE = 1024 * 1024
+_DEFAULT_EXPIRY = 60
+_EXPIRY_MARGIN = 5.0
+_REPO_PATH_RE = re.compile(r"^/v2/(?P<name>.+?)/(?:manifests|blobs|tags|referrers)(?:/|$)")
+
+Step = tuple[httpx.Request, bool]  # a request to send, and whether its response body is needed
+
+
+def scope_for_path(path: str, method: str = "GET") -> str | None:
+    """The token scope a registry API path needs, e.g. ``repository:library/ubuntu:pull``."""
+    if path.rstrip("/") == "/v2/_catalog":
+        return "registry:catalog:*"
+    match = _REPO_PATH_RE.match(path)
+    if not match:
+        return None
+    action = "pull" if method in ("GET", "HEAD") else "pull,push"
+    return f"repository:{match['name']}:{action}"
+
+
+@dataclass
+class _Token:
+    value: str
+    expires_at: float
+
+
+class RegistryAuth(httpx.Auth):
+    """Authenticates requests to the registry hosts it is told about, and to no other host."""
+
+    def __init__(self, credentials: CredentialStore, *, clock: Callable[[], float] = time.monotonic) -> None:
+        self._credentials = credentials
+        self._clock = clock
+        self._registries: dict[str, str] = {}  # api host (host:port) -> registry name for credentials
+        self._bearer: dict[str, Challenge] = {}  # api host -> its last Bearer challenge
+        self._basic: set[str] = set()  # api hosts that asked for Basic
+        self._tokens: dict[tuple[str, str], _Token] = {}
+        self.token_requests = 0
+
+    def register(self, api_host: str, registry: str) -> None:
+        """Allow auth for ``api_host``, looking credentials up under ``registry``."""
+        self._registries[api_host] = registry
+
+    @property
+    def secrets(self) -> tuple[str, ...]:
+        """Every credential and token this flow holds: never to be printed."""
+        known = [token.value for token in self._tokens.values()]
+        return (*self._credentials.secrets, *known)
+
+    # -- the two drivers: httpx calls one or the other; the protocol lives in _flow ----------------
+
+    def sync_auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
+        flow = self._flow(request)
+        step = next(flow)
+        while True:
+            outgoing, needs_body = step
+            response = yield outgoing
+            if needs_body:
+                body = bytearray()
+                for chunk in response.iter_bytes():
+                    body += chunk
+                    _check_cap(len(body))
+                _set_body(response, bytes(body))
+            try:
+                step = flow.send(response)
+            except StopIteration:
+                return
+
+    async def async_auth_flow(self, request: httpx.Request) -> AsyncGenerator[httpx.Request, httpx.Response]:
+        flow = self._flow(request)
+        step = next(flow)
+        while True:
+            outgoing, needs_body = step
+            response = yield outgoing
+            if needs_body:
+                body = bytearray()
+                async for chunk in response.aiter_bytes():
+                    body += chunk
+                    _check_cap(len(body))
+                _set_body(response, bytes(body))
+            try:
+                step = flow.send(response)
+            except StopIteration:
+                return
+
+    # -- the protocol -------------------------------------------------------------------------
+
+    def _flow(self, request: httpx.Request) -> Generator[Step, httpx.Response, None]:
+        host = request.url.netloc.decode()
+        registry = self._registries.get(host)
+        if registry is None:
+            request.headers.pop("Authorization", None)
+            yield request, False
+            return
+        scope = scope_for_path(request.url.path, request.method)
+        if scope and host in self._bearer and (host, scope) not in self._live_tokens():
+            token = yield from self._fetch_token(request, host, registry, self._bearer[host], scope)
+            request.headers["Authorization"] = f"Bearer {token}"
+        else:
+            self._attach(request, host, registry, scope)
+        response = yield request, False
+        if response.status_code != 401:
+            return
+        challenges = parse_all(response.headers.get_list("WWW-Authenticate"))
+        bearer = next((c for c in challenges if c.scheme == "bearer"), None)
+        basic = next((c for c in challenges if c.scheme == "basic"), None)
+        if bearer is not None and bearer.realm:
+            self._bearer[host] = bearer
+            token = yield from self._fetch_token(request, host, registry, bearer, scope)
+            request.headers["Authorization"] = f"Bearer {token}"
+        elif basic is not None:
+            credentials = self._credentials.get(registry)
+            if not credentials.username:
+                return  # nothing to offer: the 401 stands
+            self._basic.add(host)
+            request.headers["Authorization"] = _basic_header(credentials)
+        else:
+            return
+        yield request, False
+
+    def _live_tokens(self) -> set[tuple[str, str]]:
+        now = self._clock()
+        return {key for key, token in self._tokens.items() if token.expires_at > now}
+
+    def _attach(self, request: httpx.Request, host: str, registry: str, scope: str | None) -> None:
+        token = self._tokens.get((host, scope or ""))
+        if token is not None and token.expires_at > self._clock():
+            request.headers["Authorization"] = f"Bearer {token.value}"
+        elif host in self._basic:
+            credentials = self._credentials.get(registry)
+            if credentials.username:
+                request.headers["Authorization"] = _basic_header(credentials)
+
+    def _fetch_token(
+        self, request: httpx.Request, host: str, registry: str, challenge: Challenge, scope: str | None
+    ) -> Generator[Step, httpx.Response, str]:
+        realm = httpx.URL(challenge.realm or "")
+        if realm.scheme not in ("http", "https") or not realm.host:
+            raise AuthError(f"registry {host} sent an unusable token realm")
+        credentials = self._credentials.get(registry)
+        if credentials and realm.scheme == "http" and request.url.scheme == "https":
+            raise AuthError(f"refusing to send credentials for {host} to a plain-http token realm")
+        scopes = list(challenge.scopes)
+        if scope and scope not in scopes:
+            scopes.append(scope)
+        token_request = _token_request(realm, challenge, scopes, credentials)
+        self.token_requests += 1
+        response = yield token_request, True
+        if response.status_code == 404 and token_request.method == "POST":
+            raise AuthError(f"token service for {host} does not accept identity tokens")
+        if response.status_code != 200:
+            who = f"as {credentials.username}" if credentials.username else "anonymously"
+            raise AuthError(f"token request for {host} refused {who} (HTTP {response.status_code})")
+        value, expires_in = _token_from_body(response.content, host)
+        self._tokens[(host, scope or "")] = _Token(value, self._clock() + expires_in - _EXPIRY_MARGIN)
+        return value
+
+
+def _basic_header(credentials: Credentials) -> str:
+    pair = f"{credentials.username}:{credentials.password}".encode()
+    return "Basic " + base64.b64encode(pair).decode()
+
+
+def _token_request(realm: httpx.URL, challenge: Challenge, scopes: list[str], credentials: Credentials) -> httpx.Request:
+    if credentials.identity_token:
+        form = {
+            "grant_type": "refresh_token",
+            "refresh_token": credentials.identity_token,
+            "service": challenge.service or "",
+            "client_id": "regpeek",
+            "scope": " ".join(scopes),
+        }
+        return httpx.Request("POST", realm, data=form)
+    params: list[tuple[str, str]] = []
+    if challenge.service:
+        params.append(("service", challenge.service))
+    params += [("scope", scope) for scope in scopes]
+    if credentials.username:
+        params.append(("account", credentials.username))
+    headers = {"Authorization": _basic_header(credentials)} if credentials.username else {}
+    return httpx.Request("GET", realm.copy_merge_params(params), headers=headers)
+
+
+def _token_from_body(body: bytes, host: str) -> tuple[str, float]:
+    try:
+        document = json.loads(body)
+    except (ValueError, UnicodeDecodeError):
+        raise AuthError(f"token service for {host} answered with something that is not JSON") from None
+    if not isinstance(document, dict):
+        raise AuthError(f"token service for {host} answered with something that is not a JSON object")
+    value = document.get("access_token") or document.get("token")
+    if not isinstance(value, str) or not value:
+        raise AuthError(f"token service for {host} answered without a token")
+    expires_in = document.get("expires_in")
+    if not isinstance(expires_in, (int, float)) or isinstance(expires_in, bool) or expires_in < _DEFAULT_EXPIRY:
+        expires_in = _DEFAULT_EXPIRY
+    return value, float(expires_in)
+
+
+def _set_body(response: httpx.Response, body: bytes) -> None:
+    """Mark a streamed response as read with ``body``, as ``Response.read()`` would, but capped."""
+    response._content = body
+
+
+def _check_cap(total: int) -> None:
+    if total > MAX_TOKEN_RESPONSE:
+        raise TooLargeError(f"token response over {MAX_TOKEN_RESPONSE} bytes")

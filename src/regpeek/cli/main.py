@@ -1,0 +1,73 @@
+"""The ``regpeek`` command: a click group, and one handler turning errors into exit codes.
+
+Exit codes: 0 ok, 1 internal error, 2 usage, 3 not found, 4 auth refused, 5 verification failed,
+6 registry unreachable or failing. An error is one line on stderr; ``--debug`` adds the traceback and
+request logs. Known secrets are scrubbed from anything printed.
+"""
+
+from __future__ import annotations
+
+import sys
+import traceback
+from collections.abc import Sequence
+
+import click
+
+from regpeek._version import __version__
+from regpeek.cli.inspect import inspect_command
+from regpeek.cli.raw import config_command, digest_command, manifest_command
+from regpeek.cli.scrub import enable_debug_logging, scrub
+from regpeek.cli.tags import tags_command
+from regpeek.errors import RegpeekError, exit_code_for
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.version_option(__version__, "--version", prog_name="regpeek", message="%(prog)s %(version)s")
+def cli() -> None:
+    """Read container images straight from Docker/OCI registries.
+
+    REF is an image reference such as ubuntu, ghcr.io/org/app:1.2 or
+    localhost:5000/app@sha256:... (Docker Hub is the default registry).
+    """
+
+
+cli.add_command(inspect_command)
+cli.add_command(manifest_command)
+cli.add_command(config_command)
+cli.add_command(digest_command)
+cli.add_command(tags_command)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the CLI with ``argv`` (default: ``sys.argv[1:]``); returns the exit code."""
+    args = list(sys.argv[1:] if argv is None else argv)
+    debug = "--debug" in args
+    if debug:
+        enable_debug_logging()
+    try:
+        cli.main(args=args, prog_name="regpeek", standalone_mode=False)
+    except click.exceptions.Exit as done:
+        return done.exit_code
+    except click.Abort:
+        click.echo("regpeek: interrupted", err=True)
+        return 130
+    except click.ClickException as error:
+        error.show()
+        return 2 if isinstance(error, click.UsageError) else error.exit_code
+    except KeyboardInterrupt:
+        click.echo("regpeek: interrupted", err=True)
+        return 130
+    except BrokenPipeError:
+        return 0
+    except Exception as error:  # one line on stderr, the traceback only with --debug
+        if debug:
+            click.echo(scrub(traceback.format_exc()), err=True, nl=False)
+        label = "error" if isinstance(error, RegpeekError) else "internal error"
+        message = str(error) or type(error).__name__
+        click.echo(scrub(f"regpeek: {label}: {message}"), err=True)
+        return exit_code_for(error)
+    return 0
+
+
+def run() -> None:
+    """Console-script entry point."""
+    sys.exit(main())

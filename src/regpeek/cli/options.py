@@ -1,0 +1,92 @@
+"""Options every registry command shares, and the client they configure."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+import click
+
+from regpeek._sync.registry import Client
+from regpeek.errors import UsageError
+from regpeek.transport import HttpOptions
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+@dataclass
+class Settings:
+    """What the shared options say, gathered by :func:`registry_options`."""
+
+    platform: str | None
+    username: str | None
+    password: str | None
+    password_stdin: bool
+    authfile: str | None
+    ca_file: str | None
+    insecure: bool
+    plain_http: bool
+    timeout: float
+    retries: int
+    debug: bool
+
+    def client(self) -> Client:
+        password = self.password
+        if self.password_stdin:
+            if password is not None:
+                raise UsageError("give --password or --password-stdin, not both")
+            password = sys.stdin.readline().rstrip("\r\n")
+        if password is not None and not self.username:
+            raise UsageError("--password and --password-stdin need --username")
+        options = HttpOptions(
+            timeout=self.timeout,
+            ca_file=self.ca_file,
+            insecure=self.insecure,
+            plain_http=self.plain_http,
+            retries=self.retries,
+            on_warning=lambda text: click.echo(f"regpeek: warning from registry: {text}", err=True),
+        )
+        return Client(username=self.username, password=password, authfile=self.authfile, options=options,
+                      platform=self.platform)
+
+
+_OPTIONS: list[Callable[[F], F]] = [
+    click.option("--platform", metavar="OS/ARCH[/VARIANT]",
+                 help="Platform to choose from an index (default: linux/<host architecture>)."),
+    click.option("--username", "-u", help="Registry username."),
+    click.option("--password", "-p", help="Registry password (prefer --password-stdin)."),
+    click.option("--password-stdin", is_flag=True, help="Read the password from standard input."),
+    click.option("--authfile", type=click.Path(dir_okay=False),
+                 help="Auth file (docker config.json or containers auth.json) to read credentials from."),
+    click.option("--ca-file", type=click.Path(exists=True, dir_okay=False),
+                 help="Extra CA certificates (PEM) to trust for TLS."),
+    click.option("--insecure", is_flag=True, help="Do not verify TLS certificates."),
+    click.option("--plain-http", is_flag=True, help="Talk plain HTTP to the registry."),
+    click.option("--timeout", type=click.FloatRange(min=0.1), default=30.0, show_default=True,
+                 help="Seconds to wait for each network operation."),
+    click.option("--retries", type=click.IntRange(min=0, max=20), default=3, show_default=True,
+                 help="Retries for transient failures (connection errors, 429, 502, 503, 504)."),
+    click.option("--debug", is_flag=True, help="Log requests and show tracebacks."),
+]  # fmt: skip
+
+
+def registry_options(*, platform: bool = True) -> Callable[[F], F]:
+    """Add the shared options to a command; it receives them as one ``settings`` argument."""
+
+    def decorate(command: F) -> F:
+        def wrapper(**kwargs: Any) -> Any:
+            fields = Settings.__dataclass_fields__
+            settings = Settings(**{name: kwargs.pop(name, None) for name in fields})
+            return command(settings=settings, **kwargs)
+
+        wrapper.__name__ = command.__name__
+        wrapper.__doc__ = command.__doc__
+        for option in reversed(_OPTIONS):
+            if not platform and option is _OPTIONS[0]:
+                continue
+            wrapper = option(wrapper)
+        return wrapper  # type: ignore[return-value]
+
+    return decorate

@@ -1,0 +1,45 @@
+"""``regpeek manifest``, ``config`` and ``digest``: bytes and digests exactly as the registry has them."""
+
+from __future__ import annotations
+
+import sys
+
+import click
+
+from regpeek.cli.options import Settings, registry_options
+from regpeek.cli.session import session
+
+
+@click.command("manifest")
+@click.argument("ref")
+@registry_options()
+def manifest_command(settings: Settings, ref: str) -> None:
+    """Write the manifest of REF exactly as served.
+
+    That is the index itself for a multi-platform image, unless --platform is given.
+    """
+    with session(settings) as client:
+        manifest = client.manifest(ref, settings.platform)
+    sys.stdout.buffer.write(manifest.raw)
+    sys.stdout.buffer.flush()
+
+
+@click.command("config")
+@click.argument("ref")
+@registry_options()
+def config_command(settings: Settings, ref: str) -> None:
+    """Write the image config of REF exactly as served (synthesized JSON for schema1 images)."""
+    with session(settings) as client:
+        config = client.config(ref, settings.platform)
+    sys.stdout.buffer.write(config.raw)
+    sys.stdout.buffer.flush()
+
+
+@click.command("digest")
+@click.argument("ref")
+@registry_options()
+def digest_command(settings: Settings, ref: str) -> None:
+    """Print the digest REF resolves to (of the index, unless --platform is given)."""
+    with session(settings) as client:
+        digest = client.digest(ref, settings.platform)
+    click.echo(str(digest))

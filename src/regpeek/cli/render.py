@@ -1,0 +1,111 @@
+"""Human-readable output with rich (imported only when something is drawn)."""
+
+from __future__ import annotations
+
+import json
+
+from rich.console import Console
+from rich.table import Table
+from rich.text import Text
+
+from regpeek.config import InspectResult
+from regpeek.mediatypes import DOCKER_MANIFEST_LIST, OCI_INDEX
+
+_INDEX_NAMES = {OCI_INDEX: "OCI index", DOCKER_MANIFEST_LIST: "Docker manifest list"}
+
+
+def human_size(size: int | None) -> str:
+    """``1536`` -> ``1.5 KiB``."""
+    if size is None:
+        return "unknown"
+    value = float(size)
+    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
+        if value < 1024 or unit == "TiB":
+            return f"{int(value)} {unit}" if unit == "B" else f"{value:.1f} {unit}"
+        value /= 1024
+    raise AssertionError("unreachable")
+
+
+def _short(digest: str) -> str:
+    algorithm, _, hexpart = digest.partition(":")
+    return f"{algorithm}:{hexpart[:12]}"
+
+
+def _words(value: list[str] | None) -> str | None:
+    return json.dumps(value) if value is not None else None
+
+
+def render_inspect(result: InspectResult, console: Console | None = None) -> None:
+    console = console or Console(highlight=False, soft_wrap=True)
+    data = result.to_json()
+    console.print(Text(result.reference, style="bold"))
+    facts = Table.grid(padding=(0, 2))
+    facts.add_column(style="cyan", no_wrap=True)
+    facts.add_column()
+
+    def fact(label: str, value: str | None) -> None:
+        if value:
+            facts.add_row(label, value)
+
+    fact("Digest", data["digest"])
+    if result.index_digest is not None:
+        count = len(result.platforms or [])
+        kind = _INDEX_NAMES.get(result.index_media_type or "", "index")
+        fact("Index", f"{data['index_digest']}  ({kind}, {count} platforms)")
+    fact("Media type", f"{result.media_type} (schema {result.schema_version})")
+    fact("Platform", result.platform.describe())
+    fact("Config", data["config_digest"] or "synthesized from schema1 history")
+    fact("Created", data["created"])
+    fact("Author", data["author"])
+    fact("Docker", data["docker_version"])
+    fact("Entrypoint", _words(data["entrypoint"]))
+    fact("Cmd", _words(data["cmd"]))
+    fact("Working dir", data["working_dir"])
+    fact("User", data["user"])
+    fact("Stop signal", data["stop_signal"])
+    fact("Env", "\n".join(data["env"]))
+    fact("Labels", "\n".join(f"{k}={v}" for k, v in sorted(data["labels"].items())))
+    fact("Ports", ", ".join(data["exposed_ports"]))
+    fact("Volumes", ", ".join(data["volumes"]))
+    fact("Annotations", "\n".join(f"{k}={v}" for k, v in sorted(data["annotations"].items())))
+    layer_count = len(result.layers)
+    fact("Size", f"{human_size(result.size)} in {layer_count} layer{'s' if layer_count != 1 else ''}")
+    console.print(facts)
+
+    if result.platforms:
+        table = Table(title="Platforms", title_justify="left", show_edge=False, pad_edge=False)
+        table.add_column("platform")
+        table.add_column("digest")
+        table.add_column("size", justify="right")
+        for entry in result.platforms:
+            chosen = entry.digest == result.digest
+            table.add_row(
+                entry.platform.describe() + (" *" if chosen else ""),
+                str(entry.digest),
+                human_size(entry.size),
+                style="bold green" if chosen else None,
+            )
+        console.print()
+        console.print(table)
+
+    if result.layers:
+        table = Table(title="Layers (base first)", title_justify="left", show_edge=False, pad_edge=False)
+        table.add_column("#", justify="right")
+        table.add_column("digest")
+        table.add_column("size", justify="right")
+        table.add_column("media type")
+        for number, layer in enumerate(result.layers, 1):
+            table.add_row(str(number), str(layer.digest), human_size(layer.size), layer.media_type)
+        console.print()
+        console.print(table)
+
+    history = result.config.history
+    if history:
+        table = Table(title="History (oldest first)", title_justify="left", show_edge=False, pad_edge=False)
+        table.add_column("created", no_wrap=True)
+        table.add_column("step")
+        for entry in history:
+            step = (entry.created_by or entry.comment or "").strip()
+            table.add_row((entry.created or "")[:19], Text(step + ("  (empty layer)" if entry.empty_layer else "")))
+        console.print()
+        console.print(table)

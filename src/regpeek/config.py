@@ -1,0 +1,315 @@
+"""Image configs and the inspect result built from a manifest, its config and the index above it.
+
+Pure: everything here works on bytes and parsed documents already fetched and verified.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from regpeek import mediatypes as mt
+from regpeek import schema1
+from regpeek.digest import Digest
+from regpeek.manifest import ImageManifest, Index, parse_json_object
+from regpeek.platform import Platform
+
+__all__ = ["HistoryEntry", "ImageConfig", "InspectResult", "Layer", "build_inspect", "config_from_schema1"]
+
+
+def _str(value: Any) -> str | None:
+    return value if isinstance(value, str) and value else None
+
+
+def _str_list(value: Any) -> list[str] | None:
+    if isinstance(value, list):
+        return [str(item) for item in value]
+    if isinstance(value, str):  # some old configs hold a shell string
+        return [value]
+    return None
+
+
+def _keys(value: Any) -> list[str]:
+    return sorted(value) if isinstance(value, dict) else []
+
+
+@dataclass(frozen=True)
+class HistoryEntry:
+    created: str | None
+    created_by: str | None
+    author: str | None
+    comment: str | None
+    empty_layer: bool
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "created": self.created,
+            "created_by": self.created_by,
+            "author": self.author,
+            "comment": self.comment,
+            "empty_layer": self.empty_layer,
+        }
+
+
+@dataclass(frozen=True)
+class ImageConfig:
+    """An image config: the raw bytes (as served, or synthesized for schema1) and the fields in them."""
+
+    raw: bytes
+    digest: Digest | None  # None when synthesized from schema1 history
+    document: Mapping[str, Any]
+
+    @classmethod
+    def parse(cls, raw: bytes, digest: Digest | None) -> ImageConfig:
+        return cls(raw, digest, parse_json_object("config", raw))
+
+    @property
+    def _config(self) -> Mapping[str, Any]:
+        inner = self.document.get("config")
+        if isinstance(inner, dict):
+            return inner
+        legacy = self.document.get("container_config")  # very old Docker configs
+        return legacy if isinstance(legacy, dict) else {}
+
+    @property
+    def platform(self) -> Platform:
+        return Platform.from_json(self.document)
+
+    @property
+    def created(self) -> str | None:
+        return _str(self.document.get("created"))
+
+    @property
+    def author(self) -> str | None:
+        return _str(self.document.get("author"))
+
+    @property
+    def docker_version(self) -> str | None:
+        return _str(self.document.get("docker_version"))
+
+    @property
+    def env(self) -> list[str]:
+        return _str_list(self._config.get("Env")) or []
+
+    @property
+    def entrypoint(self) -> list[str] | None:
+        return _str_list(self._config.get("Entrypoint"))
+
+    @property
+    def cmd(self) -> list[str] | None:
+        return _str_list(self._config.get("Cmd"))
+
+    @property
+    def working_dir(self) -> str | None:
+        return _str(self._config.get("WorkingDir"))
+
+    @property
+    def user(self) -> str | None:
+        return _str(self._config.get("User"))
+
+    @property
+    def stop_signal(self) -> str | None:
+        return _str(self._config.get("StopSignal"))
+
+    @property
+    def exposed_ports(self) -> list[str]:
+        return _keys(self._config.get("ExposedPorts"))
+
+    @property
+    def volumes(self) -> list[str]:
+        return _keys(self._config.get("Volumes"))
+
+    @property
+    def labels(self) -> dict[str, str]:
+        labels = self._config.get("Labels")
+        return {str(k): str(v) for k, v in labels.items()} if isinstance(labels, dict) else {}
+
+    @property
+    def diff_ids(self) -> list[str]:
+        rootfs = self.document.get("rootfs")
+        ids = rootfs.get("diff_ids") if isinstance(rootfs, dict) else None
+        return [str(item) for item in ids] if isinstance(ids, list) else []
+
+    @property
+    def history(self) -> list[HistoryEntry]:
+        entries = self.document.get("history")
+        if not isinstance(entries, list):
+            return []
+        return [
+            HistoryEntry(
+                created=_str(entry.get("created")),
+                created_by=_str(entry.get("created_by")),
+                author=_str(entry.get("author")),
+                comment=_str(entry.get("comment")),
+                empty_layer=entry.get("empty_layer") is True,
+            )
+            for entry in entries
+            if isinstance(entry, dict)
+        ]
+
+
+def config_from_schema1(manifest: schema1.Schema1Manifest) -> ImageConfig:
+    """The OCI-style config synthesized from a schema1 manifest's history (compact JSON)."""
+    document = schema1.synthesize_config(manifest)
+    raw = json.dumps(document, separators=(",", ":"), ensure_ascii=False).encode()
+    return ImageConfig(raw, None, document)
+
+
+@dataclass(frozen=True)
+class Layer:
+    digest: Digest
+    size: int | None
+    media_type: str
+    diff_id: str | None
+    urls: tuple[str, ...] = ()
+
+    def to_json(self) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            "digest": str(self.digest),
+            "size": self.size,
+            "media_type": self.media_type,
+            "diff_id": self.diff_id,
+        }
+        if self.urls:
+            out["urls"] = list(self.urls)
+        return out
+
+
+@dataclass(frozen=True)
+class PlatformEntry:
+    platform: Platform
+    digest: Digest
+    media_type: str
+    size: int
+
+    def to_json(self) -> dict[str, Any]:
+        return {**self.platform.to_json(), "digest": str(self.digest), "media_type": self.media_type, "size": self.size}
+
+
+@dataclass(frozen=True)
+class InspectResult:
+    """Everything ``regpeek inspect`` reports about one image; :meth:`to_json` gives the documented keys."""
+
+    reference: str
+    registry: str
+    repository: str
+    tag: str | None
+    digest: Digest
+    index_digest: Digest | None
+    media_type: str
+    schema_version: int
+    platform: Platform
+    platforms: list[PlatformEntry] | None
+    config_digest: Digest | None
+    config: ImageConfig
+    layers: list[Layer]
+    annotations: Mapping[str, str] = field(default_factory=dict)
+    index_media_type: str | None = None
+
+    @property
+    def size(self) -> int | None:
+        """Sum of the compressed layer sizes, or None when any is unknown (schema1)."""
+        sizes = [layer.size for layer in self.layers]
+        return None if any(size is None for size in sizes) else sum(size or 0 for size in sizes)
+
+    def to_json(self) -> dict[str, Any]:
+        config = self.config
+        return {
+            "reference": self.reference,
+            "registry": self.registry,
+            "repository": self.repository,
+            "tag": self.tag,
+            "digest": str(self.digest),
+            "index_digest": str(self.index_digest) if self.index_digest else None,
+            "media_type": self.media_type,
+            "schema_version": self.schema_version,
+            "platform": self.platform.to_json(),
+            "platforms": [entry.to_json() for entry in self.platforms] if self.platforms is not None else None,
+            "created": config.created,
+            "author": config.author,
+            "docker_version": config.docker_version,
+            "config_digest": str(self.config_digest) if self.config_digest else None,
+            "env": config.env,
+            "entrypoint": config.entrypoint,
+            "cmd": config.cmd,
+            "working_dir": config.working_dir,
+            "user": config.user,
+            "labels": config.labels,
+            "exposed_ports": config.exposed_ports,
+            "volumes": config.volumes,
+            "stop_signal": config.stop_signal,
+            "layers": [layer.to_json() for layer in self.layers],
+            "history": [entry.to_json() for entry in config.history],
+            "size": self.size,
+            "annotations": dict(self.annotations),
+        }
+
+
+def _platforms(index: Index | None) -> list[PlatformEntry] | None:
+    if index is None:
+        return None
+    return [
+        PlatformEntry(entry.platform, entry.digest, entry.media_type, entry.size)
+        for entry in index.runnable
+        if entry.platform is not None
+    ]
+
+
+def _layers(manifest: ImageManifest | schema1.Schema1Manifest, config: ImageConfig) -> list[Layer]:
+    if isinstance(manifest, schema1.Schema1Manifest):
+        return [
+            Layer(layer.blob_sum, None, mt.DOCKER_LAYER, None)
+            for layer in manifest.layers
+            if not layer.throwaway
+        ]
+    diff_ids = config.diff_ids
+    usable = len(diff_ids) == len(manifest.layers)
+    return [
+        Layer(layer.digest, layer.size, layer.media_type, diff_ids[i] if usable else None, layer.urls)
+        for i, layer in enumerate(manifest.layers)
+    ]
+
+
+def build_inspect(
+    *,
+    reference: str,
+    registry: str,
+    repository: str,
+    tag: str | None,
+    manifest: ImageManifest | schema1.Schema1Manifest,
+    config: ImageConfig,
+    index: Index | None = None,
+    entry_platform: Platform | None = None,
+) -> InspectResult:
+    """Assemble an :class:`InspectResult` from verified parts.
+
+    The platform comes from the config; what the config leaves out comes from the index entry that
+    was chosen (``entry_platform``).
+    """
+    platform = config.platform
+    if entry_platform is not None:
+        platform = Platform.create(
+            platform.os or entry_platform.os,
+            platform.architecture or entry_platform.architecture,
+            platform.variant or entry_platform.variant,
+            platform.os_version or entry_platform.os_version,
+        )
+    return InspectResult(
+        reference=reference,
+        registry=registry,
+        repository=repository,
+        tag=tag,
+        digest=manifest.digest,
+        index_digest=index.digest if index is not None else None,
+        media_type=manifest.media_type,
+        schema_version=manifest.schema_version,
+        platform=platform,
+        platforms=_platforms(index),
+        config_digest=manifest.config.digest if isinstance(manifest, ImageManifest) else None,
+        config=config,
+        layers=_layers(manifest, config),
+        annotations=dict(manifest.annotations) if isinstance(manifest, ImageManifest) else {},
+        index_media_type=index.media_type if index is not None else None,
+    )

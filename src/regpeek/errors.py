@@ -1,0 +1,171 @@
+"""The exceptions regpeek raises, each mapped to one CLI exit code.
+
+::
+
+    RegpeekError                      exit 1  internal error, or anything unexpected
+    ├── UsageError                    exit 2  bad arguments, invalid reference, digest or platform
+    ├── NotFoundError                 exit 3  repository, tag, digest, blob or platform not there
+    │   └── PlatformNotFoundError             no index entry matches the wanted platform
+    ├── AuthError                     exit 4  credentials refused, token refused, access denied
+    ├── VerificationError             exit 5  content that cannot be trusted or used
+    │   ├── DigestMismatchError               bytes do not hash to the digest they should
+    │   ├── SizeMismatchError                 bytes are not as long as the descriptor says
+    │   ├── TooLargeError                     a manifest, config or token response over its cap
+    │   ├── MalformedError                    unparseable or structurally invalid (ambiguous too)
+    │   └── UnsupportedError                  a media type or schema regpeek cannot use here
+    └── RegistryUnavailableError      exit 6  unreachable, timing out, or failing after retries
+
+Every class carries ``exit_code``; the CLI maps an exception to its code with :func:`exit_code_for`.
+Messages never contain credentials or tokens.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+
+__all__ = [
+    "AuthError",
+    "DigestMismatchError",
+    "MalformedError",
+    "NotFoundError",
+    "PlatformNotFoundError",
+    "RegistryErrorDetail",
+    "RegistryUnavailableError",
+    "RegpeekError",
+    "SizeMismatchError",
+    "TooLargeError",
+    "UnsupportedError",
+    "UsageError",
+    "VerificationError",
+    "exit_code_for",
+    "parse_error_body",
+]
+
+
+class RegpeekError(Exception):
+    """Base of every regpeek error; on its own it means an internal error (exit 1)."""
+
+    exit_code = 1
+    kind = "internal"
+
+
+class UsageError(RegpeekError, ValueError):
+    """Invalid arguments: a malformed reference, digest or platform string (exit 2)."""
+
+    exit_code = 2
+    kind = "usage"
+
+
+class NotFoundError(RegpeekError):
+    """The registry has no such repository, tag, manifest or blob (exit 3)."""
+
+    exit_code = 3
+    kind = "not_found"
+
+
+class PlatformNotFoundError(NotFoundError):
+    """An index has no runnable entry for the wanted platform (exit 3)."""
+
+    def __init__(self, wanted: str, available: list[str]) -> None:
+        self.wanted = wanted
+        self.available = available
+        there = ", ".join(available) if available else "none"
+        super().__init__(f"no image for platform {wanted}; available: {there}")
+
+
+class AuthError(RegpeekError):
+    """Authentication or authorization was refused (exit 4)."""
+
+    exit_code = 4
+    kind = "auth"
+
+
+class VerificationError(RegpeekError):
+    """Content failed verification or cannot be used safely (exit 5)."""
+
+    exit_code = 5
+    kind = "verification"
+
+
+class DigestMismatchError(VerificationError):
+    """Bytes whose digest is not the one they were asked for or announced with."""
+
+    def __init__(self, what: str, expected: str, actual: str) -> None:
+        self.expected = expected
+        self.actual = actual
+        super().__init__(f"digest mismatch for {what}: expected {expected}, got {actual}")
+
+
+class SizeMismatchError(VerificationError):
+    """Bytes whose length differs from their descriptor's size."""
+
+    def __init__(self, what: str, expected: int, actual: int) -> None:
+        self.expected = expected
+        self.actual = actual
+        super().__init__(f"size mismatch for {what}: expected {expected} bytes, got {actual}")
+
+
+class TooLargeError(VerificationError):
+    """A document larger than regpeek accepts (manifests and configs: 4 MiB)."""
+
+
+class MalformedError(VerificationError):
+    """A document that does not parse, or whose structure is invalid or ambiguous."""
+
+
+class UnsupportedError(VerificationError):
+    """A media type or schema regpeek cannot handle for the operation asked."""
+
+
+class RegistryUnavailableError(RegpeekError):
+    """The registry could not be reached or kept failing after retries (exit 6)."""
+
+    exit_code = 6
+    kind = "unavailable"
+
+
+def exit_code_for(error: BaseException) -> int:
+    """The CLI exit code for an exception: its class's code, 1 for anything not ours."""
+    return error.exit_code if isinstance(error, RegpeekError) else 1
+
+
+@dataclass(frozen=True)
+class RegistryErrorDetail:
+    """One entry of a registry's ``{"errors": [...]}`` body."""
+
+    code: str
+    message: str
+
+    def __str__(self) -> str:
+        if self.message and self.code:
+            return f"{self.code}: {self.message}"
+        return self.code or self.message
+
+
+def parse_error_body(body: bytes) -> list[RegistryErrorDetail]:
+    """Parse a registry error body; anything that is not the standard JSON shape gives ``[]``.
+
+    >>> parse_error_body(b'{"errors":[{"code":"MANIFEST_UNKNOWN","message":"manifest unknown"}]}')
+    [RegistryErrorDetail(code='MANIFEST_UNKNOWN', message='manifest unknown')]
+    >>> parse_error_body(b'true')
+    []
+    """
+    try:
+        document = json.loads(body)
+    except (ValueError, UnicodeDecodeError):
+        return []
+    if not isinstance(document, dict) or not isinstance(document.get("errors"), list):
+        return []
+    details = []
+    for entry in document["errors"]:
+        if isinstance(entry, dict):
+            code = entry.get("code")
+            message = entry.get("message")
+            details.append(
+                RegistryErrorDetail(
+                    code=code if isinstance(code, str) else "",
+                    message=message if isinstance(message, str) else "",
+                )
+            )
+    return details

@@ -1,0 +1,180 @@
+"""HTTP settings shared by both clients: the only place httpx clients are built.
+
+Also the policy around a response that the request loops in ``_async/http.py`` (and its generated sync
+twin) apply: which statuses are retried and how long to wait, how a registry error becomes a regpeek
+exception, and how ``Warning`` headers are read.
+"""
+
+from __future__ import annotations
+
+import email.utils
+import random
+import re
+import ssl
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import httpx
+
+from regpeek._version import __version__
+from regpeek.errors import (
+    AuthError,
+    NotFoundError,
+    RegistryUnavailableError,
+    RegpeekError,
+    UnsupportedError,
+    UsageError,
+    parse_error_body,
+)
+
+__all__ = [
+    "HttpOptions",
+    "async_client",
+    "error_for_status",
+    "next_link",
+    "retry_delay",
+    "sync_client",
+    "warnings_in",
+]
+
+USER_AGENT = f"regpeek/{__version__}"
+RETRY_STATUSES = frozenset({429, 502, 503, 504})
+MAX_REDIRECTS = 10
+
+
+@dataclass(frozen=True)
+class HttpOptions:
+    """Connection settings for one client."""
+
+    timeout: float = 30.0
+    ca_file: str | None = None
+    insecure: bool = False  # skip TLS verification
+    plain_http: bool = False  # talk http:// to registries
+    retries: int = 3  # extra attempts after the first, for transient failures
+    backoff: float = 0.5  # first retry delay, doubled each time
+    max_backoff: float = 8.0
+    max_retry_after: float = 30.0
+    max_connections: int = 100
+    user_agent: str = USER_AGENT
+    on_warning: Callable[[str], None] | None = field(default=None, compare=False)
+    transport: httpx.BaseTransport | httpx.AsyncBaseTransport | None = field(default=None, compare=False)
+
+    @property
+    def scheme(self) -> str:
+        return "http" if self.plain_http else "https"
+
+    def verify(self) -> ssl.SSLContext | bool:
+        if self.insecure:
+            return False
+        context = ssl.create_default_context()
+        if self.ca_file:
+            try:
+                context.load_verify_locations(cafile=self.ca_file)
+            except (OSError, ssl.SSLError) as error:
+                raise UsageError(f"cannot load CA file {self.ca_file}: {error}") from None
+        return context
+
+
+def _common(options: HttpOptions) -> dict[str, object]:
+    return {
+        "timeout": httpx.Timeout(options.timeout),
+        "verify": options.verify(),
+        "headers": {"User-Agent": options.user_agent},
+        "follow_redirects": False,  # redirects are followed by hand: see _async/http.py
+        "limits": httpx.Limits(max_connections=options.max_connections, max_keepalive_connections=32),
+        "trust_env": False,  # no proxies or netrc credentials picked up behind the user's back
+    }
+
+
+def sync_client(options: HttpOptions) -> httpx.Client:
+    transport = options.transport
+    if transport is not None and not isinstance(transport, httpx.BaseTransport):
+        raise TypeError("the sync client needs a sync transport")
+    return httpx.Client(transport=transport, **_common(options))  # type: ignore[arg-type]
+
+
+def async_client(options: HttpOptions) -> httpx.AsyncClient:
+    transport = options.transport
+    if transport is not None and not isinstance(transport, httpx.AsyncBaseTransport):
+        raise TypeError("the async client needs an async transport")
+    return httpx.AsyncClient(transport=transport, **_common(options))  # type: ignore[arg-type]
+
+
+def retry_delay(options: HttpOptions, attempt: int, response: httpx.Response | None) -> float:
+    """Seconds to wait before retry number ``attempt`` (1-based): ``Retry-After`` or capped backoff."""
+    if response is not None:
+        retry_after = _retry_after_seconds(response.headers.get("Retry-After"))
+        if retry_after is not None:
+            return min(retry_after, options.max_retry_after)
+    delay = min(options.backoff * 2 ** (attempt - 1), options.max_backoff)
+    return delay * random.uniform(0.5, 1.0)  # jitter spreads out simultaneous clients
+
+
+def _retry_after_seconds(value: str | None) -> float | None:
+    if not value:
+        return None
+    value = value.strip()
+    if value.isdigit():
+        return float(value)
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    return max(0.0, when.timestamp() - time.time())
+
+
+def describe_url(url: httpx.URL) -> str:
+    """A URL for messages: no query string (signed redirect URLs carry secrets there)."""
+    return str(url.copy_with(query=None, fragment=None))
+
+
+def error_for_status(response: httpx.Response, body: bytes, what: str) -> RegpeekError:
+    """The exception for a final non-success response to a request for ``what``."""
+    status = response.status_code
+    details = "; ".join(str(detail) for detail in parse_error_body(body))
+    suffix = f": {details}" if details else ""
+    if status == 401:
+        return AuthError(f"authentication required or refused for {what} (HTTP 401){suffix}")
+    if status == 403:
+        return AuthError(f"access denied to {what} (HTTP 403){suffix}")
+    if status == 404:
+        return NotFoundError(f"{what} not found (HTTP 404){suffix}")
+    if status == 400:
+        return UsageError(f"registry rejected the request for {what} (HTTP 400){suffix}")
+    if status in (405, 501):
+        return UnsupportedError(f"registry does not support the request for {what} (HTTP {status}){suffix}")
+    if status in RETRY_STATUSES or status >= 500:
+        return RegistryUnavailableError(f"registry failed for {what}: HTTP {status}{suffix}")
+    return RegpeekError(f"unexpected HTTP {status} for {what}{suffix}")
+
+
+_WARNING_RE = re.compile(r'^\s*299\s+\S+\s+"((?:[^"\\]|\\.)*)"')
+
+
+def warnings_in(response: httpx.Response) -> list[str]:
+    """The texts of ``Warning: 299 - "text"`` headers (to show, never to act on)."""
+    texts = []
+    for header in response.headers.get_list("Warning"):
+        match = _WARNING_RE.match(header)
+        if match:
+            texts.append(re.sub(r"\\(.)", r"\1", match.group(1)))
+    return texts
+
+
+_LINK_RE = re.compile(r'<(?P<url>[^>]*)>\s*((?:;\s*[^;,]*)*)')
+
+
+def next_link(header: str | None) -> str | None:
+    """The target of the ``rel="next"`` entry of a ``Link`` header (maybe relative), if any.
+
+    >>> next_link('</v2/a/tags/list?last=b&n=2>; rel="next"')
+    '/v2/a/tags/list?last=b&n=2'
+    """
+    if not header:
+        return None
+    for match in _LINK_RE.finditer(header):
+        params = match.group(2)
+        if re.search(r';\s*rel\s*=\s*"?(?:[^";]*\s)?next(?:\s[^";]*)?"?', params, re.IGNORECASE):
+            return match.group("url")
+    return None
