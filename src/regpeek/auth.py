@@ -191,7 +191,9 @@ def _basic_header(credentials: Credentials) -> str:
     return "Basic " + base64.b64encode(pair).decode()
 
 
-def _token_request(realm: httpx.URL, challenge: Challenge, scopes: list[str], credentials: Credentials) -> httpx.Request:
+def _token_request(
+    realm: httpx.URL, challenge: Challenge, scopes: list[str], credentials: Credentials
+) -> httpx.Request:
     if credentials.identity_token:
         form = {
             "grant_type": "refresh_token",
@@ -201,7 +203,7 @@ def _token_request(realm: httpx.URL, challenge: Challenge, scopes: list[str], cr
             "scope": " ".join(scopes),
         }
         return httpx.Request("POST", realm, data=form)
-    params: list[tuple[str, str]] = []
+    params: list[tuple[str, str | int | float | bool | None]] = []
     if challenge.service:
         params.append(("service", challenge.service))
     params += [("scope", scope) for scope in scopes]
@@ -222,7 +224,11 @@ def _token_from_body(body: bytes, host: str) -> tuple[str, float]:
     if not isinstance(value, str) or not value:
         raise AuthError(f"token service for {host} answered without a token")
     expires_in = document.get("expires_in")
-    if not isinstance(expires_in, (int, float)) or isinstance(expires_in, bool) or expires_in < _DEFAULT_EXPIRY:
+    if (
+        not isinstance(expires_in, (int, float))
+        or isinstance(expires_in, bool)
+        or expires_in < _DEFAULT_EXPIRY
+    ):
         expires_in = _DEFAULT_EXPIRY
     return value, float(expires_in)
 

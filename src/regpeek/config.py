@@ -185,7 +185,12 @@ class PlatformEntry:
     size: int
 
     def to_json(self) -> dict[str, Any]:
-        return {**self.platform.to_json(), "digest": str(self.digest), "media_type": self.media_type, "size": self.size}
+        return {
+            **self.platform.to_json(),
+            "digest": str(self.digest),
+            "media_type": self.media_type,
+            "size": self.size,
+        }
 
 
 @dataclass(frozen=True)
@@ -226,7 +231,9 @@ class InspectResult:
             "media_type": self.media_type,
             "schema_version": self.schema_version,
             "platform": self.platform.to_json(),
-            "platforms": [entry.to_json() for entry in self.platforms] if self.platforms is not None else None,
+            "platforms": [entry.to_json() for entry in self.platforms]
+            if self.platforms is not None
+            else None,
             "created": config.created,
             "author": config.author,
             "docker_version": config.docker_version,

@@ -114,7 +114,9 @@ def run_helper(name: str, server: str, *, required: bool = True) -> Credentials:
         answer = json.loads(completed.stdout)
         username, secret = str(answer.get("Username", "")), str(answer.get("Secret", ""))
     except (ValueError, AttributeError):
-        raise AuthError(f"credential helper {program} printed something that is not its JSON answer") from None
+        raise AuthError(
+            f"credential helper {program} printed something that is not its JSON answer"
+        ) from None
     if username == "<token>":
         return Credentials(identity_token=secret)
     return Credentials(username, secret)

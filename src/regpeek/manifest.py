@@ -15,7 +15,7 @@ import binascii
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Union
+from typing import Any
 
 from regpeek import mediatypes as mt
 from regpeek import schema1
@@ -130,7 +130,10 @@ class Descriptor:
         """A BuildKit attestation entry: never chosen, never listed as a platform."""
         if _ATTESTATION_KEY in self.annotations:
             return True
-        return self.platform is not None and (self.platform.os, self.platform.architecture) == ("unknown", "unknown")
+        return self.platform is not None and (self.platform.os, self.platform.architecture) == (
+            "unknown",
+            "unknown",
+        )
 
     def to_json(self) -> dict[str, Any]:
         return {"media_type": self.media_type, "digest": str(self.digest), "size": self.size}
@@ -174,7 +177,9 @@ class Index:
     @property
     def runnable(self) -> tuple[Descriptor, ...]:
         """Entries that are images for some platform: attestations and platform-less entries left out."""
-        return tuple(entry for entry in self.manifests if entry.platform is not None and not entry.is_attestation)
+        return tuple(
+            entry for entry in self.manifests if entry.platform is not None and not entry.is_attestation
+        )
 
     def select(self, matcher: Matcher) -> Descriptor:
         """The best runnable entry for ``matcher`` (the first among equals) or PlatformNotFoundError."""
@@ -190,7 +195,7 @@ class Index:
         return best[1]
 
 
-Manifest = Union[ImageManifest, Index, schema1.Schema1Manifest]
+Manifest = ImageManifest | Index | schema1.Schema1Manifest
 
 
 def _declared_kind(document: dict[str, Any]) -> tuple[str | None, mt.Kind | None]:
@@ -267,4 +272,3 @@ def ensure_expected(manifest: Manifest, expected: Digest | None, what: str) -> N
     """Raise when a manifest fetched for ``expected`` has another digest."""
     if expected is not None and manifest.digest != expected:
         raise DigestMismatchError(what, str(expected), str(manifest.digest))
-

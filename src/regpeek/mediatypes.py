@@ -63,7 +63,14 @@ _KINDS = {
 }
 
 #: Every manifest media type regpeek reads, most preferred first.
-MANIFEST_MEDIA_TYPES = (OCI_INDEX, DOCKER_MANIFEST_LIST, OCI_MANIFEST, DOCKER_MANIFEST, SCHEMA1_SIGNED, SCHEMA1)
+MANIFEST_MEDIA_TYPES = (
+    OCI_INDEX,
+    DOCKER_MANIFEST_LIST,
+    OCI_MANIFEST,
+    DOCKER_MANIFEST,
+    SCHEMA1_SIGNED,
+    SCHEMA1,
+)
 
 #: The ``Accept`` header sent for every manifest request: one list with every type.
 MANIFEST_ACCEPT = ", ".join(MANIFEST_MEDIA_TYPES)

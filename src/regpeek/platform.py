@@ -87,7 +87,12 @@ class Platform:
 
     @classmethod
     def create(
-        cls, os: str, architecture: str, variant: str = "", os_version: str = "", os_features: tuple[str, ...] = ()
+        cls,
+        os: str,
+        architecture: str,
+        variant: str = "",
+        os_version: str = "",
+        os_features: tuple[str, ...] = (),
     ) -> Platform:
         """A normalised platform from its parts."""
         os = os.lower()
@@ -110,7 +115,9 @@ class Platform:
             raise UsageError(f"invalid platform {text!r}: expected os/architecture[/variant]")
         if len(parts) == 1:
             if parts[0].lower() in _KNOWN_OS:
-                raise UsageError(f"invalid platform {text!r}: give an architecture too, e.g. {parts[0]}/amd64")
+                raise UsageError(
+                    f"invalid platform {text!r}: give an architecture too, e.g. {parts[0]}/amd64"
+                )
             parts = ["linux", *parts]
         match = _OS_RE.match(parts[0])
         if not match or not all(_PART_RE.match(part) for part in parts[1:]):

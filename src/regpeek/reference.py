@@ -76,9 +76,7 @@ def _strip_transport(text: str) -> str:
     if text.startswith("docker://"):
         return text[len("docker://") :]
     if re.match(r"^[a-zA-Z][a-zA-Z0-9+.-]*://", text):
-        raise UsageError(
-            f"invalid reference {text!r}: give a reference like host/name:tag, not a URL"
-        )
+        raise UsageError(f"invalid reference {text!r}: give a reference like host/name:tag, not a URL")
     return text
 
 

@@ -24,7 +24,14 @@ from regpeek.digest import Digest, compute
 from regpeek.errors import MalformedError, UsageError
 from regpeek.mediatypes import SCHEMA1, SCHEMA1_SIGNED
 
-__all__ = ["EMPTY_LAYER", "Schema1Layer", "Schema1Manifest", "canonical_payload", "parse", "synthesize_config"]
+__all__ = [
+    "EMPTY_LAYER",
+    "Schema1Layer",
+    "Schema1Manifest",
+    "canonical_payload",
+    "parse",
+    "synthesize_config",
+]
 
 #: The gzipped empty tar Docker uses for throwaway (metadata-only) layers.
 EMPTY_LAYER = "sha256:a3ed95caeb02ffe68cdd9fd84406680ae93d633cb16422d00e8a7c22955b46d4"
@@ -102,7 +109,9 @@ class Schema1Manifest:
         return self.layers[-1].v1 if self.layers else {}
 
 
-def parse(body: bytes, document: dict[str, Any], media_type: str | None, algorithm: str = "sha256") -> Schema1Manifest:
+def parse(
+    body: bytes, document: dict[str, Any], media_type: str | None, algorithm: str = "sha256"
+) -> Schema1Manifest:
     """Build a :class:`Schema1Manifest` from a document already known to be schema1."""
     payload = canonical_payload(body, document)
     signed = payload is not body
@@ -120,11 +129,13 @@ def parse(body: bytes, document: dict[str, Any], media_type: str | None, algorit
     if len(fs_layers) != len(history):
         raise MalformedError("schema1 manifest: fsLayers and history differ in length")
     layers = []
-    for fs_layer, entry in zip(reversed(fs_layers), reversed(history)):
+    for fs_layer, entry in zip(reversed(fs_layers), reversed(history), strict=True):
         blob_sum = fs_layer.get("blobSum") if isinstance(fs_layer, dict) else None
         compat = entry.get("v1Compatibility") if isinstance(entry, dict) else None
         if not isinstance(blob_sum, str) or not isinstance(compat, str):
-            raise MalformedError("schema1 manifest: fsLayers need blobSum and history v1Compatibility strings")
+            raise MalformedError(
+                "schema1 manifest: fsLayers need blobSum and history v1Compatibility strings"
+            )
         try:
             digest = Digest.parse(blob_sum)
             v1 = json.loads(compat)

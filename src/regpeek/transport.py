@@ -108,7 +108,8 @@ def retry_delay(options: HttpOptions, attempt: int, response: httpx.Response | N
         if retry_after is not None:
             return min(retry_after, options.max_retry_after)
     delay = min(options.backoff * 2 ** (attempt - 1), options.max_backoff)
-    return delay * random.uniform(0.5, 1.0)  # jitter spreads out simultaneous clients
+    jittered: float = delay * random.uniform(0.5, 1.0)  # jitter spreads out simultaneous clients
+    return jittered
 
 
 def _retry_after_seconds(value: str | None) -> float | None:
@@ -162,7 +163,7 @@ def warnings_in(response: httpx.Response) -> list[str]:
     return texts
 
 
-_LINK_RE = re.compile(r'<(?P<url>[^>]*)>\s*((?:;\s*[^;,]*)*)')
+_LINK_RE = re.compile(r"<(?P<url>[^>]*)>\s*((?:;\s*[^;,]*)*)")
 
 
 def next_link(header: str | None) -> str | None:

@@ -63,7 +63,9 @@ class AsyncHTTP:
     async def aclose(self) -> None:
         await self._client.aclose()
 
-    async def get(self, url: httpx.URL, headers: dict[str, str], what: str, max_size: int) -> tuple[httpx.Response, bytes]:
+    async def get(
+        self, url: httpx.URL, headers: dict[str, str], what: str, max_size: int
+    ) -> tuple[httpx.Response, bytes]:
         """GET ``url`` and read its body (at most ``max_size`` bytes); non-200 answers raise."""
         return await self._request("GET", url, headers, what, max_size)
 
@@ -83,7 +85,9 @@ class AsyncHTTP:
                 problem, transient = _transport_problem(error)
                 if not transient or attempt == attempts:
                     tries = f" after {attempt} attempts" if attempt > 1 else ""
-                    raise RegistryUnavailableError(f"cannot reach {url.netloc.decode()} for {what}{tries}: {problem}") from None
+                    raise RegistryUnavailableError(
+                        f"cannot reach {url.netloc.decode()} for {what}{tries}: {problem}"
+                    ) from None
                 await asyncio.sleep(retry_delay(self.options, attempt, None))
                 continue
             try:
@@ -93,16 +97,18 @@ class AsyncHTTP:
                     continue
                 if response.status_code != 200:
                     body = await self._read(response, _ERROR_BODY_LIMIT, what, strict=False)
-                    error = error_for_status(response, body, what)
+                    failure = error_for_status(response, body, what)
                     if response.status_code in RETRY_STATUSES and attempts > 1:
-                        error.args = (f"{error.args[0]} (after {attempts} attempts)",)
-                    raise error
+                        failure.args = (f"{failure.args[0]} (after {attempts} attempts)",)
+                    raise failure
                 body = b"" if method == "HEAD" else await self._read(response, max_size, what, strict=True)
                 return response, body
             except httpx.TransportError as error:
                 problem, transient = _transport_problem(error)
                 if not transient or attempt == attempts:
-                    raise RegistryUnavailableError(f"connection failed while reading {what}: {problem}") from None
+                    raise RegistryUnavailableError(
+                        f"connection failed while reading {what}: {problem}"
+                    ) from None
                 await asyncio.sleep(retry_delay(self.options, attempt, None))
             finally:
                 await response.aclose()
@@ -121,7 +127,9 @@ class AsyncHTTP:
                 return bytes(body[:limit])
         return bytes(body)
 
-    async def _send_following(self, method: str, url: httpx.URL, headers: dict[str, str], what: str) -> httpx.Response:
+    async def _send_following(
+        self, method: str, url: httpx.URL, headers: dict[str, str], what: str
+    ) -> httpx.Response:
         for _ in range(MAX_REDIRECTS + 1):
             request = self._client.build_request(method, url, headers=headers)
             self.sent += 1

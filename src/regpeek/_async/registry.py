@@ -116,7 +116,9 @@ class AsyncClient:
             )
         self.options = options
         self.default_platform = _platform(platform) or default_platform()
-        self.credentials = credentials or CredentialStore(username=username, password=password, authfile=authfile)
+        self.credentials = credentials or CredentialStore(
+            username=username, password=password, authfile=authfile
+        )
         self.auth = RegistryAuth(self.credentials)
         self.http = AsyncHTTP(options, self.auth)
 
@@ -159,7 +161,11 @@ class AsyncClient:
         )
         manifest = parse(body, response.headers.get("Content-Type"), wanted.algorithm if wanted else "sha256")
         ensure_expected(manifest, wanted, what)
-        if descriptor is not None and not isinstance(manifest, Schema1Manifest) and len(body) != descriptor.size:
+        if (
+            descriptor is not None
+            and not isinstance(manifest, Schema1Manifest)
+            and len(body) != descriptor.size
+        ):
             raise SizeMismatchError(what, descriptor.size, len(body))
         _check_content_digest(manifest, body, response.headers.get("Docker-Content-Digest"), what)
         return manifest
@@ -249,7 +255,11 @@ class AsyncClient:
         )
         header = _header_digest(response.headers.get("Docker-Content-Digest"), what)
         if reference.digest is not None:
-            if header is not None and header.algorithm == reference.digest.algorithm and header != reference.digest:
+            if (
+                header is not None
+                and header.algorithm == reference.digest.algorithm
+                and header != reference.digest
+            ):
                 raise DigestMismatchError(what, str(reference.digest), str(header))
             return reference.digest
         if header is not None:
@@ -264,7 +274,9 @@ class AsyncClient:
         seen: set[str] = set()
         while url is not None and len(seen) < MAX_TAG_PAGES:
             seen.add(str(url))
-            response, body = await self.http.get(url, {"Accept": "application/json"}, f"tags of {repo}", MAX_TAG_LIST)
+            response, body = await self.http.get(
+                url, {"Accept": "application/json"}, f"tags of {repo}", MAX_TAG_LIST
+            )
             tags += _tags_from(body, repo)
             link = next_link(response.headers.get("Link"))
             url = url.join(link) if link else None

@@ -14,8 +14,8 @@ Written once in ``_async/http.py``; ``_sync/http.py`` is generated from it by ``
 
 from __future__ import annotations
 
-import time
 import logging
+import time
 
 import httpx
 
@@ -25,10 +25,10 @@ from regpeek.transport import (
     MAX_REDIRECTS,
     RETRY_STATUSES,
     HttpOptions,
-    sync_client,
     describe_url,
     error_for_status,
     retry_delay,
+    sync_client,
     warnings_in,
 )
 
@@ -64,7 +64,9 @@ class SyncHTTP:
     def close(self) -> None:
         self._client.close()
 
-    def get(self, url: httpx.URL, headers: dict[str, str], what: str, max_size: int) -> tuple[httpx.Response, bytes]:
+    def get(
+        self, url: httpx.URL, headers: dict[str, str], what: str, max_size: int
+    ) -> tuple[httpx.Response, bytes]:
         """GET ``url`` and read its body (at most ``max_size`` bytes); non-200 answers raise."""
         return self._request("GET", url, headers, what, max_size)
 
@@ -84,7 +86,9 @@ class SyncHTTP:
                 problem, transient = _transport_problem(error)
                 if not transient or attempt == attempts:
                     tries = f" after {attempt} attempts" if attempt > 1 else ""
-                    raise RegistryUnavailableError(f"cannot reach {url.netloc.decode()} for {what}{tries}: {problem}") from None
+                    raise RegistryUnavailableError(
+                        f"cannot reach {url.netloc.decode()} for {what}{tries}: {problem}"
+                    ) from None
                 time.sleep(retry_delay(self.options, attempt, None))
                 continue
             try:
@@ -94,16 +98,18 @@ class SyncHTTP:
                     continue
                 if response.status_code != 200:
                     body = self._read(response, _ERROR_BODY_LIMIT, what, strict=False)
-                    error = error_for_status(response, body, what)
+                    failure = error_for_status(response, body, what)
                     if response.status_code in RETRY_STATUSES and attempts > 1:
-                        error.args = (f"{error.args[0]} (after {attempts} attempts)",)
-                    raise error
+                        failure.args = (f"{failure.args[0]} (after {attempts} attempts)",)
+                    raise failure
                 body = b"" if method == "HEAD" else self._read(response, max_size, what, strict=True)
                 return response, body
             except httpx.TransportError as error:
                 problem, transient = _transport_problem(error)
                 if not transient or attempt == attempts:
-                    raise RegistryUnavailableError(f"connection failed while reading {what}: {problem}") from None
+                    raise RegistryUnavailableError(
+                        f"connection failed while reading {what}: {problem}"
+                    ) from None
                 time.sleep(retry_delay(self.options, attempt, None))
             finally:
                 response.close()
@@ -122,7 +128,9 @@ class SyncHTTP:
                 return bytes(body[:limit])
         return bytes(body)
 
-    def _send_following(self, method: str, url: httpx.URL, headers: dict[str, str], what: str) -> httpx.Response:
+    def _send_following(
+        self, method: str, url: httpx.URL, headers: dict[str, str], what: str
+    ) -> httpx.Response:
         for _ in range(MAX_REDIRECTS + 1):
             request = self._client.build_request(method, url, headers=headers)
             self.sent += 1

@@ -20,6 +20,7 @@ from regpeek.cli.scrub import enable_debug_logging, scrub
 from regpeek.cli.tags import tags_command
 from regpeek.errors import RegpeekError, exit_code_for
 
+
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
 @click.version_option(__version__, "--version", prog_name="regpeek", message="%(prog)s %(version)s")
 def cli() -> None:

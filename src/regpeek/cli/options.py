@@ -48,8 +48,13 @@ class Settings:
             retries=self.retries,
             on_warning=lambda text: click.echo(f"regpeek: warning from registry: {text}", err=True),
         )
-        return Client(username=self.username, password=password, authfile=self.authfile, options=options,
-                      platform=self.platform)
+        return Client(
+            username=self.username,
+            password=password,
+            authfile=self.authfile,
+            options=options,
+            platform=self.platform,
+        )
 
 
 _OPTIONS: list[Callable[[F], F]] = [

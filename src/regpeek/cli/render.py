@@ -31,17 +31,30 @@ def _short(digest: str) -> str:
     return f"{algorithm}:{hexpart[:12]}"
 
 
+def _short_type(media_type: str) -> str:
+    """``application/vnd.oci.image.layer.v1.tar+gzip`` -> ``oci.image.layer.v1.tar+gzip``."""
+    return media_type.removeprefix("application/vnd.")
+
+
 def _words(value: list[str] | None) -> str | None:
     return json.dumps(value) if value is not None else None
 
 
+def make_console() -> Console:
+    """A console for stdout; when stdout is not a terminal, wide enough never to cut a digest."""
+    console = Console(highlight=False)
+    if not console.is_terminal:
+        console = Console(highlight=False, width=160)
+    return console
+
+
 def render_inspect(result: InspectResult, console: Console | None = None) -> None:
-    console = console or Console(highlight=False, soft_wrap=True)
+    console = console or make_console()
     data = result.to_json()
     console.print(Text(result.reference, style="bold"))
     facts = Table.grid(padding=(0, 2))
     facts.add_column(style="cyan", no_wrap=True)
-    facts.add_column()
+    facts.add_column(overflow="fold")
 
     def fact(label: str, value: str | None) -> None:
         if value:
@@ -75,8 +88,8 @@ def render_inspect(result: InspectResult, console: Console | None = None) -> Non
     if result.platforms:
         table = Table(title="Platforms", title_justify="left", show_edge=False, pad_edge=False)
         table.add_column("platform")
-        table.add_column("digest")
-        table.add_column("size", justify="right")
+        table.add_column("digest", no_wrap=True, min_width=71)
+        table.add_column("size", justify="right", no_wrap=True)
         for entry in result.platforms:
             chosen = entry.digest == result.digest
             table.add_row(
@@ -91,11 +104,11 @@ def render_inspect(result: InspectResult, console: Console | None = None) -> Non
     if result.layers:
         table = Table(title="Layers (base first)", title_justify="left", show_edge=False, pad_edge=False)
         table.add_column("#", justify="right")
-        table.add_column("digest")
-        table.add_column("size", justify="right")
-        table.add_column("media type")
+        table.add_column("digest", no_wrap=True, min_width=71)
+        table.add_column("size", justify="right", no_wrap=True)
+        table.add_column("media type", overflow="fold")
         for number, layer in enumerate(result.layers, 1):
-            table.add_row(str(number), str(layer.digest), human_size(layer.size), layer.media_type)
+            table.add_row(str(number), str(layer.digest), human_size(layer.size), _short_type(layer.media_type))
         console.print()
         console.print(table)
 
@@ -104,8 +117,9 @@ def render_inspect(result: InspectResult, console: Console | None = None) -> Non
         table = Table(title="History (oldest first)", title_justify="left", show_edge=False, pad_edge=False)
         table.add_column("created", no_wrap=True)
         table.add_column("step")
-        for entry in history:
-            step = (entry.created_by or entry.comment or "").strip()
-            table.add_row((entry.created or "")[:19], Text(step + ("  (empty layer)" if entry.empty_layer else "")))
+        for step in history:
+            what = (step.created_by or step.comment or "").strip()
+            empty = "  (empty layer)" if step.empty_layer else ""
+            table.add_row((step.created or "")[:19], Text(what + empty))
         console.print()
         console.print(table)
