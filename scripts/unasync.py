@@ -8,6 +8,7 @@ date or when a substitution rule no longer matches anything (a sign the table ha
 from __future__ import annotations
 
 import re
+import subprocess
 import sys
 from pathlib import Path
 
@@ -36,12 +37,22 @@ RULES: list[tuple[str, str]] = [
 ]
 
 
-def convert(text: str, used: set[int]) -> str:
+def _ruff(args: list[str], text: str, name: str) -> str:
+    command = [sys.executable, "-m", "ruff", *args, "--stdin-filename", name, "-"]
+    done = subprocess.run(command, input=text, capture_output=True, text=True, check=False, cwd=ROOT)
+    if done.returncode not in (0, 1) or not done.stdout:
+        raise SystemExit(f"ruff failed on generated {name}: {done.stderr.strip()}")
+    return done.stdout
+
+
+def convert(text: str, used: set[int], name: str) -> str:
+    """The sync twin of one async source file, import-sorted and formatted like the rest."""
     for number, (pattern, replacement) in enumerate(RULES):
         text, count = re.subn(pattern, replacement, text, flags=re.MULTILINE)
         if count:
             used.add(number)
-    return HEADER + text
+    text = _ruff(["check", "--fix", "--select", "I", "--quiet"], HEADER + text, name)
+    return _ruff(["format", "--quiet"], text, name)
 
 
 def main(argv: list[str]) -> int:
@@ -51,7 +62,7 @@ def main(argv: list[str]) -> int:
     TARGET.mkdir(exist_ok=True)
     for source in sorted(SOURCE.glob("*.py")):
         target = TARGET / source.name
-        generated = convert(source.read_text(), used)
+        generated = convert(source.read_text(), used, str(target.relative_to(ROOT)))
         if not target.exists() or target.read_text() != generated:
             stale.append(target.relative_to(ROOT))
             if not check:

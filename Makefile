@@ -1,0 +1,34 @@
+# Commands a newcomer needs; the README explains each.
+VENV   ?= .venv
+PY     := $(VENV)/bin/python
+PYTEST_ARGS ?=
+
+.PHONY: setup demo test lint format unasync bench clean
+
+$(VENV)/.installed: pyproject.toml scripts/install-deps.sh
+	bash scripts/install-deps.sh
+	python3 -m venv $(VENV)
+	$(PY) -m pip install -q --disable-pip-version-check -e '.[test]'
+	touch $@
+
+setup: $(VENV)/.installed  ## system packages, a virtualenv, regpeek with its test extras
+
+demo: setup  ## start a local registry, load sample images of every format, inspect them
+	$(PY) scripts/demo.py
+
+test: setup  ## the whole test suite: unit tests and integration tests against a real registry
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+lint: setup  ## ruff, mypy, and the check that _sync/ is generated from _async/
+	$(PY) -m ruff check .
+	$(PY) -m ruff format --check .
+	$(PY) -m mypy
+	$(PY) scripts/unasync.py --check
+
+format: setup
+	$(PY) scripts/unasync.py
+	$(PY) -m ruff check --fix .
+	$(PY) -m ruff format .
+
+clean:
+	rm -rf $(VENV) build dist src/*.egg-info

@@ -1,0 +1,85 @@
+"""``make demo``: a local registry, sample images of every manifest format, and regpeek inspecting them.
+
+Starts the Debian ``docker-registry`` (CNCF distribution 2.8.2) on a free loopback port with schema1
+pushes enabled, pushes the samples with plain HTTP calls (tests/support, not regpeek), then runs the
+installed ``regpeek`` command on each. ``--keep`` leaves the registry running until Ctrl-C so you can
+try commands yourself.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shlex
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from tests.support.images import load_samples  # noqa: E402
+from tests.support.push import Pusher  # noqa: E402
+from tests.support.registry import start_registry  # noqa: E402
+
+REGPEEK = str(Path(sys.executable).parent / "regpeek")
+
+
+def run(*args: str, echo: bool = True) -> str:
+    """Run regpeek, echoing the command line; return its stdout (raise on failure)."""
+    if echo:
+        print(f"\n$ regpeek {shlex.join(args)}", flush=True)
+    done = subprocess.run([REGPEEK, *args], capture_output=True, text=True, check=False)
+    sys.stderr.write(done.stderr)
+    if done.returncode != 0:
+        raise SystemExit(f"regpeek exited with {done.returncode}")
+    return done.stdout
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    parser.add_argument("--keep", action="store_true", help="keep the registry running until Ctrl-C")
+    options = parser.parse_args()
+    with tempfile.TemporaryDirectory(prefix="regpeek-demo-") as workdir:
+        registry = start_registry(Path(workdir), schema1=True)
+        try:
+            host = registry.host
+            print(f"registry: docker-registry serve on http://{host} (schema1 pushes enabled)")
+            with Pusher(registry.url) as pusher:
+                samples = load_samples(pusher, schema1=True)
+            print("pushed with plain HTTP calls: " + ", ".join(sorted(samples)))
+
+            print(f"\n# One line per sample, from: regpeek inspect --plain-http --json {host}/REPO")
+            for repo in sorted(samples):
+                result = json.loads(run("inspect", "--plain-http", "--json", f"{host}/{repo}", echo=False))
+                print(
+                    f"  {repo:<26} {result['media_type'].rsplit('/', 1)[-1]:<48} "
+                    f"{result['platform']['os']}/{result['platform']['architecture']:<6} "
+                    f"{len(result['layers'])} layers  {result['digest'][:19]}"
+                )
+
+            print("\n# A multi-platform OCI index, resolved for linux/arm/v7")
+            print(run("inspect", "--plain-http", "--platform", "linux/arm/v7", f"{host}/samples/index"), end="")
+            print("\n# A signed schema1 image: digest of the canonical JWS payload, config from history")
+            print(run("inspect", "--plain-http", f"{host}/samples/schema1"), end="")
+            print(run("digest", "--plain-http", f"{host}/samples/schema1"), end="")
+            print("\n# The index digest, and the digest of one platform's manifest")
+            print(run("digest", "--plain-http", f"{host}/samples/list"), end="")
+            print(run("digest", "--plain-http", "--platform", "linux/arm64", f"{host}/samples/list"), end="")
+            print(run("tags", "--plain-http", f"{host}/samples/oci"), end="")
+            if options.keep:
+                print(f"\nregistry still running at {host}; try: regpeek inspect --plain-http {host}/samples/list")
+                print("press Ctrl-C to stop")
+                while True:
+                    time.sleep(3600)
+        except KeyboardInterrupt:
+            pass
+        finally:
+            registry.stop()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,16 @@
+#!/usr/bin/env bash
+# Install the system packages regpeek's tests, demo and benchmarks use (Debian/Ubuntu), if missing:
+# the CNCF distribution registry, skopeo and umoci (independent oracles), htpasswd, GNU time.
+set -euo pipefail
+packages=(docker-registry skopeo umoci apache2-utils time)
+missing=()
+for package in "${packages[@]}"; do
+    dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" || missing+=("$package")
+done
+[ ${#missing[@]} -eq 0 ] && exit 0
+if [ "$(id -u)" -ne 0 ]; then sudo=sudo; else sudo=; fi
+echo "installing ${missing[*]}" >&2
+$sudo apt-get update -qq
+DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+# The Debian package may start a registry service on :5000; the tests start their own.
+if command -v systemctl >/dev/null 2>&1; then $sudo systemctl disable --now docker-registry >/dev/null 2>&1 || true; fi
