@@ -61,7 +61,9 @@ def main() -> int:
                 )
 
             print("\n# A multi-platform OCI index, resolved for linux/arm/v7")
-            print(run("inspect", "--plain-http", "--platform", "linux/arm/v7", f"{host}/samples/index"), end="")
+            print(
+                run("inspect", "--plain-http", "--platform", "linux/arm/v7", f"{host}/samples/index"), end=""
+            )
             print("\n# A signed schema1 image: digest of the canonical JWS payload, config from history")
             print(run("inspect", "--plain-http", f"{host}/samples/schema1"), end="")
             print(run("digest", "--plain-http", f"{host}/samples/schema1"), end="")
@@ -70,7 +72,8 @@ def main() -> int:
             print(run("digest", "--plain-http", "--platform", "linux/arm64", f"{host}/samples/list"), end="")
             print(run("tags", "--plain-http", f"{host}/samples/oci"), end="")
             if options.keep:
-                print(f"\nregistry still running at {host}; try: regpeek inspect --plain-http {host}/samples/list")
+                print(f"\nregistry still running at {host}; try:")
+                print(f"  regpeek inspect --plain-http {host}/samples/list")
                 print("press Ctrl-C to stop")
                 while True:
                     time.sleep(3600)

@@ -141,6 +141,8 @@ def error_for_status(response: httpx.Response, body: bytes, what: str) -> Regpee
         return AuthError(f"access denied to {what} (HTTP 403){suffix}")
     if status == 404:
         return NotFoundError(f"{what} not found (HTTP 404){suffix}")
+    if status == 400 and b"HTTP request to an HTTPS server" in body:
+        return UsageError(f"{response.url.netloc.decode()} speaks HTTPS: drop --plain-http")
     if status == 400:
         return UsageError(f"registry rejected the request for {what} (HTTP 400){suffix}")
     if status in (405, 501):

@@ -47,7 +47,9 @@ def _expect_image(result: regpeek.InspectResult, image: PushedImage) -> None:
 
 
 @pytest.mark.parametrize("repo", SINGLE)
-def test_inspect_single_platform_images(api: Api, registry: Registry, samples: dict[str, Any], repo: str) -> None:
+def test_inspect_single_platform_images(
+    api: Api, registry: Registry, samples: dict[str, Any], repo: str
+) -> None:
     image = samples[repo]
     result = api.call(registry, "inspect", f"{registry.host}/{repo}:latest")
     _expect_image(result, image)
@@ -57,7 +59,9 @@ def test_inspect_single_platform_images(api: Api, registry: Registry, samples: d
     assert result.reference == f"{registry.host}/{repo}:latest"
 
 
-def test_oci_manifest_without_media_type_is_served_as_pushed(registry: Registry, samples: dict[str, Any]) -> None:
+def test_oci_manifest_without_media_type_is_served_as_pushed(
+    registry: Registry, samples: dict[str, Any]
+) -> None:
     image = samples["samples/oci-nomediatype"]
     assert "mediaType" not in image.manifest_json  # the case that crashes other Python clients
     done = run_cli("manifest", *registry_flags(registry), f"{registry.host}/samples/oci-nomediatype")

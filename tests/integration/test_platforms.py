@@ -45,18 +45,28 @@ def test_windows_os_version_reported(api: Api, registry: Registry, samples: dict
     assert result.to_json()["platform"]["os_version"] == "10.0.17763.4010"
 
 
-@pytest.mark.parametrize("wanted", ["linux/s390x", "linux/arm/v5", "windows(10.0.20348)/amd64", "unknown/unknown"])
+@pytest.mark.parametrize(
+    "wanted", ["linux/s390x", "linux/arm/v5", "windows(10.0.20348)/amd64", "unknown/unknown"]
+)
 def test_no_matching_platform(api: Api, registry: Registry, samples: dict[str, Any], wanted: str) -> None:
     with pytest.raises(regpeek.PlatformNotFoundError) as caught:
         api.call(registry, "inspect", f"{registry.host}/samples/index", platform=wanted)
     message = str(caught.value)
-    for there in ["linux/amd64", "linux/arm64", "linux/arm/v7", "linux/arm/v6", "windows/amd64 (10.0.17763.4010)"]:
+    for there in [
+        "linux/amd64",
+        "linux/arm64",
+        "linux/arm/v7",
+        "linux/arm/v6",
+        "windows/amd64 (10.0.17763.4010)",
+    ]:
         assert there in message
     assert "unknown" not in message.split("available:")[1]  # the attestation is not a platform
 
 
 def test_no_matching_platform_cli_exit_3(registry: Registry, samples: dict[str, Any]) -> None:
-    done = run_cli("inspect", *registry_flags(registry), "--platform", "linux/riscv64", f"{registry.host}/samples/list")
+    done = run_cli(
+        "inspect", *registry_flags(registry), "--platform", "linux/riscv64", f"{registry.host}/samples/list"
+    )
     assert done.code == 3
     assert done.stdout == b""
     assert done.stderr.count("\n") == 1
@@ -64,7 +74,9 @@ def test_no_matching_platform_cli_exit_3(registry: Registry, samples: dict[str, 
     assert "Traceback" not in done.stderr
 
 
-def test_explicit_platform_must_match_single_image(api: Api, registry: Registry, samples: dict[str, Any]) -> None:
+def test_explicit_platform_must_match_single_image(
+    api: Api, registry: Registry, samples: dict[str, Any]
+) -> None:
     with pytest.raises(regpeek.PlatformNotFoundError):
         api.call(registry, "inspect", f"{registry.host}/samples/oci", platform="linux/arm64")
     # the default (host) platform never blocks a single-platform image

@@ -251,9 +251,13 @@ class Client:
             top = self.fetch_manifest(reference)
             return top.select(only(wanted)).digest if isinstance(top, Index) else top.digest
         what = f"manifest {reference}"
-        response = self.http.head(
-            self._url(reference.repo, f"manifests/{reference.target}"), {"Accept": MANIFEST_ACCEPT}, what
-        )
+        try:
+            response = self.http.head(
+                self._url(reference.repo, f"manifests/{reference.target}"), {"Accept": MANIFEST_ACCEPT}, what
+            )
+        except (UsageError, UnsupportedError):
+            # some registries refuse HEAD (400, 405); a GET also brings the body that says why
+            return (self.fetch_manifest(reference)).digest
         header = _header_digest(response.headers.get("Docker-Content-Digest"), what)
         if reference.digest is not None:
             if (

@@ -108,7 +108,9 @@ def render_inspect(result: InspectResult, console: Console | None = None) -> Non
         table.add_column("size", justify="right", no_wrap=True)
         table.add_column("media type", overflow="fold")
         for number, layer in enumerate(result.layers, 1):
-            table.add_row(str(number), str(layer.digest), human_size(layer.size), _short_type(layer.media_type))
+            table.add_row(
+                str(number), str(layer.digest), human_size(layer.size), _short_type(layer.media_type)
+            )
         console.print()
         console.print(table)
 
