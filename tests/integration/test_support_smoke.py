@@ -13,6 +13,7 @@ from typing import Any
 
 import httpx
 import pytest
+
 from tests.support import images
 from tests.support.fixtures import PASSWORD, USERNAME, require_tool
 from tests.support.images import (
