@@ -198,7 +198,7 @@ class InspectResult:
     """Everything ``regpeek inspect`` reports about one image; :meth:`to_json` gives the documented keys."""
 
     reference: str
-    registry: str
+    registry: str | None  # None for an image in a local OCI layout
     repository: str
     tag: str | None
     digest: Digest
@@ -282,7 +282,7 @@ def _layers(manifest: ImageManifest | schema1.Schema1Manifest, config: ImageConf
 def build_inspect(
     *,
     reference: str,
-    registry: str,
+    registry: str | None,
     repository: str,
     tag: str | None,
     manifest: ImageManifest | schema1.Schema1Manifest,

@@ -138,6 +138,17 @@ class Descriptor:
     def to_json(self) -> dict[str, Any]:
         return {"media_type": self.media_type, "digest": str(self.digest), "size": self.size}
 
+    def to_oci(self) -> dict[str, Any]:
+        """The descriptor as OCI JSON (``mediaType``, ``digest``, ``size``, and what else it carries)."""
+        out: dict[str, Any] = {"mediaType": self.media_type, "digest": str(self.digest), "size": self.size}
+        if self.urls:
+            out["urls"] = list(self.urls)
+        if self.annotations:
+            out["annotations"] = dict(self.annotations)
+        if self.artifact_type:
+            out["artifactType"] = self.artifact_type
+        return out
+
 
 @dataclass(frozen=True)
 class ImageManifest:

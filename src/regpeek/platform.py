@@ -35,9 +35,23 @@ from regpeek.errors import UsageError
 __all__ = ["Matcher", "Platform", "host_platform", "only"]
 
 _KNOWN_OS = {
-    "aix", "android", "darwin", "dragonfly", "freebsd", "illumos", "ios", "js", "linux", "netbsd",
-    "openbsd", "plan9", "solaris", "wasip1", "windows", "zos",
-}  # fmt: skip
+    "aix",
+    "android",
+    "darwin",
+    "dragonfly",
+    "freebsd",
+    "illumos",
+    "ios",
+    "js",
+    "linux",
+    "netbsd",
+    "openbsd",
+    "plan9",
+    "solaris",
+    "wasip1",
+    "windows",
+    "zos",
+}
 _ARCH_ALIASES = {
     "x86_64": ("amd64", None),
     "x86-64": ("amd64", None),

@@ -14,7 +14,9 @@ Written once in ``_async/http.py``; ``_sync/http.py`` is generated from it by ``
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
+from collections.abc import AsyncIterator
 
 import httpx
 
@@ -74,9 +76,45 @@ class AsyncHTTP:
         response, _ = await self._request("HEAD", url, headers, what, 0)
         return response
 
+    @contextlib.asynccontextmanager
+    async def stream(
+        self, url: httpx.URL, headers: dict[str, str], what: str
+    ) -> AsyncIterator[httpx.Response]:
+        """GET ``url`` for streaming: yields a 200 or 206 response whose body is not read yet.
+
+        Failures before the body starts are retried like any request; failures while reading it are
+        the caller's to handle (a blob download resumes with ``Range``).
+        """
+        response = await self._open("GET", url, headers, what, ok=(200, 206))
+        try:
+            yield response
+        finally:
+            await response.aclose()
+
     async def _request(
         self, method: str, url: httpx.URL, headers: dict[str, str], what: str, max_size: int
     ) -> tuple[httpx.Response, bytes]:
+        attempts = self.options.retries + 1
+        for attempt in range(1, attempts + 1):
+            response = await self._open(method, url, headers, what, ok=(200,))
+            try:
+                body = b"" if method == "HEAD" else await self._read(response, max_size, what, strict=True)
+                return response, body
+            except httpx.TransportError as error:
+                problem, transient = _transport_problem(error)
+                if not transient or attempt == attempts:
+                    raise RegistryUnavailableError(
+                        f"connection failed while reading {what}: {problem}"
+                    ) from None
+                await asyncio.sleep(retry_delay(self.options, attempt, None))
+            finally:
+                await response.aclose()
+        raise AssertionError("unreachable: the retry loop always returns or raises")
+
+    async def _open(
+        self, method: str, url: httpx.URL, headers: dict[str, str], what: str, ok: tuple[int, ...]
+    ) -> httpx.Response:
+        """Send until a response with an ``ok`` status arrives (body unread) or the failure is final."""
         attempts = self.options.retries + 1
         for attempt in range(1, attempts + 1):
             try:
@@ -90,26 +128,21 @@ class AsyncHTTP:
                     ) from None
                 await asyncio.sleep(retry_delay(self.options, attempt, None))
                 continue
+            if response.status_code in ok:
+                return response
             try:
                 if response.status_code in RETRY_STATUSES and attempt < attempts:
                     log.debug("HTTP %s for %s: retrying", response.status_code, what)
                     await asyncio.sleep(retry_delay(self.options, attempt, response))
                     continue
-                if response.status_code != 200:
-                    body = await self._read(response, _ERROR_BODY_LIMIT, what, strict=False)
-                    failure = error_for_status(response, body, what)
-                    if response.status_code in RETRY_STATUSES and attempts > 1:
-                        failure.args = (f"{failure.args[0]} (after {attempts} attempts)",)
-                    raise failure
-                body = b"" if method == "HEAD" else await self._read(response, max_size, what, strict=True)
-                return response, body
+                body = await self._read(response, _ERROR_BODY_LIMIT, what, strict=False)
+                failure = error_for_status(response, body, what)
+                if response.status_code in RETRY_STATUSES and attempts > 1:
+                    failure.args = (f"{failure.args[0]} (after {attempts} attempts)",)
+                raise failure
             except httpx.TransportError as error:
-                problem, transient = _transport_problem(error)
-                if not transient or attempt == attempts:
-                    raise RegistryUnavailableError(
-                        f"connection failed while reading {what}: {problem}"
-                    ) from None
-                await asyncio.sleep(retry_delay(self.options, attempt, None))
+                problem, _ = _transport_problem(error)
+                raise RegistryUnavailableError(f"connection failed for {what}: {problem}") from None
             finally:
                 await response.aclose()
         raise AssertionError("unreachable: the retry loop always returns or raises")

@@ -34,6 +34,7 @@ from regpeek.errors import (
     UsageError,
 )
 from regpeek.hostinfo import default_platform
+from regpeek.layout import REF_NAME, Layout, LayoutReference
 from regpeek.manifest import (
     MAX_MANIFEST_SIZE,
     Descriptor,
@@ -56,16 +57,22 @@ MAX_TAG_LIST = 64 * 1024 * 1024
 MAX_TAG_PAGES = 10_000
 
 
-def _reference(ref: Reference | str) -> Reference:
-    return ref if isinstance(ref, Reference) else Reference.parse(ref)
+AnyReference = Reference | LayoutReference
 
 
-def _repository(repo: Repository | Reference | str) -> Repository:
-    if isinstance(repo, Repository):
+def _reference(ref: AnyReference | str) -> AnyReference:
+    """A registry reference, or ``oci:PATH[:NAME]`` for an image in a local OCI layout."""
+    if isinstance(ref, (Reference, LayoutReference)):
+        return ref
+    return LayoutReference.parse(ref) if ref.startswith("oci:") else Reference.parse(ref)
+
+
+def _repository(repo: Repository | AnyReference | str) -> Repository | LayoutReference:
+    if isinstance(repo, (Repository, LayoutReference)):
         return repo
     if isinstance(repo, Reference):
         return repo.repo
-    return Repository.parse(repo)
+    return LayoutReference.parse(repo) if repo.startswith("oci:") else Repository.parse(repo)
 
 
 def _platform(platform: Platform | str | None) -> Platform | None:
@@ -76,7 +83,7 @@ def _platform(platform: Platform | str | None) -> Platform | None:
 class Resolved:
     """An image manifest reached from a reference, with the index it was chosen from (if any)."""
 
-    reference: Reference
+    reference: AnyReference
     manifest: ImageManifest | Schema1Manifest
     index: Index | None = None
     entry: Descriptor | None = None
@@ -145,14 +152,19 @@ class AsyncClient:
     # -- manifests ------------------------------------------------------------------------------
 
     async def fetch_manifest(
-        self, ref: Reference | str, *, descriptor: Descriptor | None = None, accept: str = MANIFEST_ACCEPT
+        self, ref: AnyReference | str, *, descriptor: Descriptor | None = None, accept: str = MANIFEST_ACCEPT
     ) -> Manifest:
         """GET one manifest (by ``descriptor``'s digest when given) and verify it.
 
         The computed digest must equal the digest asked for (the reference's or the descriptor's) and
-        any ``Docker-Content-Digest`` the registry sends; a descriptor's size must match too.
+        any ``Docker-Content-Digest`` the registry sends; a descriptor's size must match too. From a
+        local layout the manifest is read from its blob and checked against its descriptor.
         """
         reference = _reference(ref)
+        if isinstance(reference, LayoutReference):
+            layout = Layout(reference.path)
+            entry = descriptor or layout.find(reference.name)
+            return parse(layout.read_blob(entry), entry.media_type or None, entry.digest.algorithm)
         wanted = descriptor.digest if descriptor is not None else reference.digest
         target = str(wanted) if wanted is not None else reference.target
         what = f"manifest {reference.repo}@{wanted}" if wanted else f"manifest {reference}"
@@ -170,14 +182,14 @@ class AsyncClient:
         _check_content_digest(manifest, body, response.headers.get("Docker-Content-Digest"), what)
         return manifest
 
-    async def manifest(self, ref: Reference | str, platform: Platform | str | None = None) -> Manifest:
+    async def manifest(self, ref: AnyReference | str, platform: Platform | str | None = None) -> Manifest:
         """The manifest a reference names: the index itself, or with ``platform`` that platform's manifest."""
         wanted = _platform(platform)
         if wanted is None:
             return await self.fetch_manifest(ref)
         return (await self.resolve(ref, wanted)).manifest
 
-    async def resolve(self, ref: Reference | str, platform: Platform | str | None = None) -> Resolved:
+    async def resolve(self, ref: AnyReference | str, platform: Platform | str | None = None) -> Resolved:
         """Follow a reference to one image manifest, through an index if there is one."""
         reference = _reference(ref)
         top = await self.fetch_manifest(reference)
@@ -191,18 +203,33 @@ class AsyncClient:
 
     # -- blobs and configs ----------------------------------------------------------------------
 
-    async def blob_bytes(self, repo: Repository | Reference | str, descriptor: Descriptor) -> bytes:
+    async def blob_bytes(self, repo: Repository | AnyReference | str, descriptor: Descriptor) -> bytes:
         """A small blob (a config), read into memory and verified against its descriptor."""
         repository = _repository(repo)
         what = f"blob {repository}@{descriptor.digest}"
         check_size(what, descriptor.size)
         if descriptor.data is not None:
             return descriptor.data
+        if isinstance(repository, LayoutReference):
+            return Layout(repository.path).read_blob(descriptor)
         _, body = await self.http.get(
             self._url(repository, f"blobs/{descriptor.digest}"), {}, what, max(descriptor.size, 0)
         )
         verify_bytes(what, body, descriptor.digest, descriptor.size)
         return body
+
+    def blob_url(self, repo: Repository, digest: Digest) -> httpx.URL:
+        """Where a blob of ``repo`` is served (registering the host for auth)."""
+        return self._url(repo, f"blobs/{digest}")
+
+    async def blob_size(self, repo: Repository, digest: Digest) -> int:
+        """A blob's size from a HEAD request (schema1 layers carry no size)."""
+        what = f"blob {repo}@{digest}"
+        response = await self.http.head(self.blob_url(repo, digest), {}, what)
+        length = response.headers.get("Content-Length", "")
+        if not length.isdigit():
+            raise MalformedError(f"{what}: registry sent no usable Content-Length")
+        return int(length)
 
     async def config_of(self, resolved: Resolved) -> ImageConfig:
         """The config of a resolved image: its blob, or synthesized from schema1 history."""
@@ -212,7 +239,7 @@ class AsyncClient:
         raw = await self.blob_bytes(resolved.reference, manifest.config)
         return ImageConfig.parse(raw, manifest.config.digest)
 
-    async def config(self, ref: Reference | str, platform: Platform | str | None = None) -> ImageConfig:
+    async def config(self, ref: AnyReference | str, platform: Platform | str | None = None) -> ImageConfig:
         """The image config (bytes as served, and parsed) for the reference and platform."""
         resolved = await self.resolve(ref, platform)
         config = await self.config_of(resolved)
@@ -221,7 +248,7 @@ class AsyncClient:
 
     # -- inspect, digest, tags ------------------------------------------------------------------
 
-    async def inspect(self, ref: Reference | str, platform: Platform | str | None = None) -> InspectResult:
+    async def inspect(self, ref: AnyReference | str, platform: Platform | str | None = None) -> InspectResult:
         """Everything about one image: manifest, config, layers, platforms."""
         resolved = await self.resolve(ref, platform)
         config = await self.config_of(resolved)
@@ -238,7 +265,7 @@ class AsyncClient:
             entry_platform=resolved.entry.platform if resolved.entry else None,
         )
 
-    async def digest(self, ref: Reference | str, platform: Platform | str | None = None) -> Digest:
+    async def digest(self, ref: AnyReference | str, platform: Platform | str | None = None) -> Digest:
         """The digest a reference resolves to (the index's unless ``platform`` is given).
 
         Without a platform this is one HEAD request when the registry reports ``Docker-Content-Digest``;
@@ -246,9 +273,11 @@ class AsyncClient:
         """
         reference = _reference(ref)
         wanted = _platform(platform)
-        if wanted is not None:
+        if wanted is not None or isinstance(reference, LayoutReference):
             top = await self.fetch_manifest(reference)
-            return top.select(only(wanted)).digest if isinstance(top, Index) else top.digest
+            if isinstance(top, Index) and wanted is not None:
+                return top.select(only(wanted)).digest
+            return top.digest
         what = f"manifest {reference}"
         try:
             response = await self.http.head(
@@ -273,6 +302,10 @@ class AsyncClient:
     async def tags(self, repository: Repository | Reference | str) -> list[str]:
         """Every tag of a repository, following ``Link`` pagination."""
         repo = _repository(repository)
+        if isinstance(repo, LayoutReference):
+            return sorted(
+                e.annotations[REF_NAME] for e in Layout(repo.path).entries() if REF_NAME in e.annotations
+            )
         url: httpx.URL | None = self._url(repo, "tags/list")
         tags: list[str] = []
         seen: set[str] = set()

@@ -15,6 +15,7 @@ import click
 
 from regpeek._version import __version__
 from regpeek.cli.inspect import inspect_command
+from regpeek.cli.pull import pull_command
 from regpeek.cli.raw import config_command, digest_command, manifest_command
 from regpeek.cli.scrub import enable_debug_logging, scrub
 from regpeek.cli.tags import tags_command
@@ -36,6 +37,7 @@ cli.add_command(manifest_command)
 cli.add_command(config_command)
 cli.add_command(digest_command)
 cli.add_command(tags_command)
+cli.add_command(pull_command)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -32,7 +32,8 @@ class Settings:
     retries: int
     debug: bool
 
-    def client(self) -> Client:
+    def client_arguments(self) -> dict[str, Any]:
+        """Keyword arguments for :class:`~regpeek.Client` or :class:`~regpeek.AsyncClient`."""
         password = self.password
         if self.password_stdin:
             if password is not None:
@@ -48,33 +49,55 @@ class Settings:
             retries=self.retries,
             on_warning=lambda text: click.echo(f"regpeek: warning from registry: {text}", err=True),
         )
-        return Client(
-            username=self.username,
-            password=password,
-            authfile=self.authfile,
-            options=options,
-            platform=self.platform,
-        )
+        return {
+            "username": self.username,
+            "password": password,
+            "authfile": self.authfile,
+            "options": options,
+            "platform": self.platform,
+        }
+
+    def client(self) -> Client:
+        return Client(**self.client_arguments())
 
 
 _OPTIONS: list[Callable[[F], F]] = [
-    click.option("--platform", metavar="OS/ARCH[/VARIANT]",
-                 help="Platform to choose from an index (default: linux/<host architecture>)."),
+    click.option(
+        "--platform",
+        metavar="OS/ARCH[/VARIANT]",
+        help="Platform to choose from an index (default: linux/<host architecture>).",
+    ),
     click.option("--username", "-u", help="Registry username."),
     click.option("--password", "-p", help="Registry password (prefer --password-stdin)."),
     click.option("--password-stdin", is_flag=True, help="Read the password from standard input."),
-    click.option("--authfile", type=click.Path(dir_okay=False),
-                 help="Auth file (docker config.json or containers auth.json) to read credentials from."),
-    click.option("--ca-file", type=click.Path(exists=True, dir_okay=False),
-                 help="Extra CA certificates (PEM) to trust for TLS."),
+    click.option(
+        "--authfile",
+        type=click.Path(dir_okay=False),
+        help="Auth file (docker config.json or containers auth.json) to read credentials from.",
+    ),
+    click.option(
+        "--ca-file",
+        type=click.Path(exists=True, dir_okay=False),
+        help="Extra CA certificates (PEM) to trust for TLS.",
+    ),
     click.option("--insecure", is_flag=True, help="Do not verify TLS certificates."),
     click.option("--plain-http", is_flag=True, help="Talk plain HTTP to the registry."),
-    click.option("--timeout", type=click.FloatRange(min=0.1), default=30.0, show_default=True,
-                 help="Seconds to wait for each network operation."),
-    click.option("--retries", type=click.IntRange(min=0, max=20), default=3, show_default=True,
-                 help="Retries for transient failures (connection errors, 429, 502, 503, 504)."),
+    click.option(
+        "--timeout",
+        type=click.FloatRange(min=0.1),
+        default=30.0,
+        show_default=True,
+        help="Seconds to wait for each network operation.",
+    ),
+    click.option(
+        "--retries",
+        type=click.IntRange(min=0, max=20),
+        default=3,
+        show_default=True,
+        help="Retries for transient failures (connection errors, 429, 502, 503, 504).",
+    ),
     click.option("--debug", is_flag=True, help="Log requests and show tracebacks."),
-]  # fmt: skip
+]
 
 
 def registry_options(*, platform: bool = True) -> Callable[[F], F]:

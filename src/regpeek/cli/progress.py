@@ -1,0 +1,65 @@
+"""Pull progress on a terminal: one bar per blob being downloaded and one overall bar (rich)."""
+
+from __future__ import annotations
+
+from types import TracebackType
+
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    DownloadColumn,
+    Progress,
+    TaskID,
+    TextColumn,
+    TimeRemainingColumn,
+    TransferSpeedColumn,
+)
+
+from regpeek.digest import Digest
+
+
+class RichPullProgress:
+    """Implements :class:`regpeek.pull.PullProgress` with rich bars on stderr."""
+
+    def __init__(self, title: str) -> None:
+        self._progress = Progress(
+            TextColumn("{task.description}"),
+            BarColumn(),
+            DownloadColumn(binary_units=True),
+            TransferSpeedColumn(),
+            TimeRemainingColumn(),
+            console=Console(stderr=True),
+            transient=True,
+        )
+        self._overall = self._progress.add_task(f"[bold]{title}", total=0)
+        self._tasks: dict[Digest, TaskID] = {}
+
+    def __enter__(self) -> RichPullProgress:
+        self._progress.start()
+        return self
+
+    def __exit__(
+        self, kind: type[BaseException] | None, error: BaseException | None, trace: TracebackType | None
+    ) -> None:
+        self._progress.stop()
+
+    def blob_started(self, digest: Digest, size: int, label: str) -> None:
+        kind = label.rsplit(".", 1)[-1] if "layer" in label or "rootfs" in label else "blob"
+        self._tasks[digest] = self._progress.add_task(f"  {digest.hex[:12]} {kind}", total=size)
+        overall = self._progress.tasks[self._overall]
+        self._progress.update(self._overall, total=(overall.total or 0) + size)
+
+    def blob_advanced(self, digest: Digest, count: int) -> None:
+        self._progress.advance(self._tasks[digest], count)
+        self._progress.advance(self._overall, count)
+
+    def blob_restarted(self, digest: Digest, completed: int) -> None:
+        task = self._progress.tasks[self._tasks[digest]]
+        lost = task.completed - completed
+        self._progress.update(self._tasks[digest], completed=completed)
+        self._progress.advance(self._overall, -lost)
+
+    def blob_finished(self, digest: Digest, downloaded: bool) -> None:
+        task = self._tasks.pop(digest, None)
+        if task is not None:
+            self._progress.remove_task(task)

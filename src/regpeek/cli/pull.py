@@ -1,0 +1,106 @@
+"""``regpeek pull``: an image (or every platform of it) into an OCI layout, verified."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+
+import click
+
+from regpeek._async.registry import AsyncClient
+from regpeek.cli.options import Settings, registry_options
+from regpeek.cli.scrub import remember_secrets
+from regpeek.pull import PullResult, pull
+
+
+def _human(size: int) -> str:
+    from regpeek.cli.render import human_size
+
+    return human_size(size)
+
+
+async def _pull(
+    settings: Settings,
+    ref: str,
+    dest: str,
+    all_platforms: bool,
+    jobs: int,
+    allow_nondistributable: bool,
+    ref_name: str | None,
+    show_progress: bool,
+) -> PullResult:
+    arguments = settings.client_arguments()
+    platform = arguments.pop("platform")
+    async with AsyncClient(**arguments) as client:
+        remember_secrets(client.credentials.secrets)
+        try:
+            kwargs = {
+                "platform": platform,
+                "all_platforms": all_platforms,
+                "jobs": jobs,
+                "allow_nondistributable": allow_nondistributable,
+                "ref_name": ref_name,
+            }
+            if not show_progress:
+                return await pull(client, ref, dest, **kwargs)  # type: ignore[arg-type]
+            from regpeek.cli.progress import RichPullProgress
+
+            with RichPullProgress(f"pulling {ref}") as progress:
+                return await pull(client, ref, dest, progress=progress, **kwargs)  # type: ignore[arg-type]
+        finally:
+            remember_secrets(client.secrets)
+
+
+@click.command("pull")
+@click.argument("ref")
+@click.argument("dest", type=click.Path(file_okay=False))
+@click.option("--all-platforms", is_flag=True, help="Keep the index and pull every platform.")
+@click.option(
+    "--jobs", "-j", type=click.IntRange(1, 64), default=4, show_default=True, help="Blobs downloaded at once."
+)
+@click.option(
+    "--allow-nondistributable",
+    is_flag=True,
+    help="Fetch foreign (non-distributable) layers from the URLs their descriptors name.",
+)
+@click.option("--ref-name", help="Name for the image in index.json (default: the tag, else the reference).")
+@click.option("--quiet", "-q", is_flag=True, help="No progress display.")
+@click.option("--json", "as_json", is_flag=True, help="Print a JSON summary (digests, sizes, seconds).")
+@registry_options()
+def pull_command(
+    settings: Settings,
+    ref: str,
+    dest: str,
+    all_platforms: bool,
+    jobs: int,
+    allow_nondistributable: bool,
+    ref_name: str | None,
+    quiet: bool,
+    as_json: bool,
+) -> None:
+    """Pull REF into the OCI image layout DEST (created if needed).
+
+    Blobs are verified as they stream; DEST changes only when the whole image is verified.
+    """
+    show_progress = not quiet and not as_json and sys.stderr.isatty()
+    result = asyncio.run(
+        _pull(settings, ref, dest, all_platforms, jobs, allow_nondistributable, ref_name, show_progress)
+    )
+    if as_json:
+        click.echo(json.dumps(result.to_json(), indent=2))
+        return
+    fetched = [blob for blob in result.blobs if blob.downloaded]
+    skipped = [blob for blob in result.blobs if blob.skipped]
+    line = (
+        f"pulled {result.reference} into {result.destination} as {result.ref_name}: {result.digest} "
+        f"({len(fetched)} of {len(result.blobs)} blobs downloaded, {_human(result.downloaded_bytes)}, "
+        f"{result.seconds:.1f}s)"
+    )
+    click.echo(line)
+    if skipped:
+        click.echo(
+            f"regpeek: warning: {len(skipped)} non-distributable layer(s) left out "
+            "(--allow-nondistributable fetches them)",
+            err=True,
+        )

@@ -1,0 +1,397 @@
+"""Pull images into OCI layouts: concurrent, verified, resumable, and all-or-nothing.
+
+:func:`pull` resolves a reference with the async client, plans the manifests and blobs to store, and
+downloads the blobs concurrently (``jobs`` at a time, over the client's one connection pool) into a
+staging area inside the layout. Each blob is hashed as it streams to disk and checked against its
+descriptor's digest and size; a connection that drops mid-blob is resumed with ``Range`` when the
+registry answers 206, else restarted. A blob the layout already holds (verified by hashing) is not
+downloaded again. Only when everything is verified are the blobs moved into ``blobs/`` and the image
+added to ``index.json`` (see :mod:`regpeek.layout`); any failure, or Ctrl-C, leaves the layout as it was.
+
+Docker schema2 and OCI images keep their manifest bytes and digests. A schema1 image, which a layout
+cannot hold, is converted like skopeo does: an OCI manifest whose config is synthesized from the
+history (with ``rootfs.diff_ids`` computed from the downloaded layers) and whose gzip layers are the
+non-throwaway ones, base first.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import gzip
+import json
+import os
+import time
+from collections.abc import Awaitable, Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+import httpx
+
+from regpeek import mediatypes as mt
+from regpeek._async.registry import AsyncClient
+from regpeek.digest import Digest, DigestVerifier, compute
+from regpeek.errors import (
+    AuthError,
+    NotFoundError,
+    RegistryUnavailableError,
+    SizeMismatchError,
+    UnsupportedError,
+    UsageError,
+)
+from regpeek.layout import REF_NAME, Layout, Staging, remove_stale_staging
+from regpeek.manifest import Descriptor, ImageManifest, Index, Manifest
+from regpeek.platform import Platform, only
+from regpeek.reference import Reference
+from regpeek.schema1 import Schema1Manifest, synthesize_config
+from regpeek.transport import retry_delay
+
+__all__ = ["PullResult", "PulledBlob", "PullProgress", "pull"]
+
+_CHUNK = 1024 * 1024
+
+
+class PullProgress(Protocol):
+    """Receives progress events; every method is called from the event loop's thread."""
+
+    def blob_started(self, digest: Digest, size: int, label: str) -> None: ...
+
+    def blob_advanced(self, digest: Digest, count: int) -> None: ...
+
+    def blob_restarted(self, digest: Digest, completed: int) -> None: ...
+
+    def blob_finished(self, digest: Digest, downloaded: bool) -> None: ...
+
+
+@dataclass(frozen=True)
+class PulledBlob:
+    digest: Digest
+    size: int
+    media_type: str
+    downloaded: bool  # False when the layout already had it
+    resumed: int = 0  # how many times a broken download was resumed with Range
+    skipped: bool = False  # a non-distributable layer left out (see allow_nondistributable)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "digest": str(self.digest),
+            "size": self.size,
+            "media_type": self.media_type,
+            "downloaded": self.downloaded,
+            "resumed": self.resumed,
+            "skipped": self.skipped,
+        }
+
+
+@dataclass
+class PullResult:
+    reference: str
+    destination: Path
+    ref_name: str
+    digest: Digest  # of what index.json now names: an image manifest, or the index with --all-platforms
+    media_type: str
+    platforms: list[str]
+    converted_from_schema1: bool = False
+    blobs: list[PulledBlob] = field(default_factory=list)
+    seconds: float = 0.0
+
+    @property
+    def downloaded_bytes(self) -> int:
+        return sum(blob.size for blob in self.blobs if blob.downloaded)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "reference": self.reference,
+            "destination": str(self.destination),
+            "ref_name": self.ref_name,
+            "digest": str(self.digest),
+            "media_type": self.media_type,
+            "platforms": self.platforms,
+            "converted_from_schema1": self.converted_from_schema1,
+            "blobs": [blob.to_json() for blob in self.blobs],
+            "downloaded_bytes": self.downloaded_bytes,
+            "seconds": round(self.seconds, 3),
+        }
+
+
+@dataclass
+class _Plan:
+    """What one pull stores: manifests and configs as bytes, layers to download."""
+
+    small: dict[Digest, tuple[Descriptor, bytes]] = field(default_factory=dict)
+    blobs: dict[Digest, Descriptor] = field(default_factory=dict)
+    platforms: list[str] = field(default_factory=list)
+
+    def add_manifest(self, descriptor: Descriptor, raw: bytes) -> None:
+        self.small[descriptor.digest] = (descriptor, raw)
+
+    def add_image(self, manifest: ImageManifest, platform: str) -> None:
+        self.platforms.append(platform)
+        for blob in (manifest.config, *manifest.layers):
+            self.blobs.setdefault(blob.digest, blob)
+
+
+def _descriptor_of(manifest: Manifest) -> Descriptor:
+    return Descriptor(media_type=manifest.media_type, digest=manifest.digest, size=len(manifest.raw))
+
+
+async def _gather_or_cancel(jobs: Iterable[Awaitable[PulledBlob]]) -> list[PulledBlob]:
+    """Run all jobs; on the first failure cancel the rest and raise it."""
+    tasks = [asyncio.ensure_future(job) for job in jobs]
+    try:
+        return await asyncio.gather(*tasks)
+    except BaseException:
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        raise
+
+
+class _Puller:
+    def __init__(
+        self,
+        client: AsyncClient,
+        reference: Reference,
+        layout: Layout,
+        staging: Staging,
+        *,
+        jobs: int,
+        allow_nondistributable: bool,
+        progress: PullProgress | None,
+    ) -> None:
+        self.client = client
+        self.reference = reference
+        self.layout = layout
+        self.staging = staging
+        self.semaphore = asyncio.Semaphore(jobs)
+        self.allow_nondistributable = allow_nondistributable
+        self.progress = progress
+
+    async def fetch_all(self, blobs: Iterable[Descriptor]) -> list[PulledBlob]:
+        return await _gather_or_cancel(self._fetch(blob) for blob in blobs)
+
+    async def _fetch(self, descriptor: Descriptor) -> PulledBlob:
+        if self.layout.has_blob(descriptor):
+            if self.progress:
+                self.progress.blob_finished(descriptor.digest, downloaded=False)
+            return PulledBlob(descriptor.digest, descriptor.size, descriptor.media_type, downloaded=False)
+        if descriptor.urls and not self.allow_nondistributable:
+            return PulledBlob(descriptor.digest, descriptor.size, descriptor.media_type, False, skipped=True)
+        async with self.semaphore:
+            return await self._download(descriptor)
+
+    def _urls(self, descriptor: Descriptor) -> list[httpx.URL]:
+        registry = self.client.blob_url(self.reference.repo, descriptor.digest)
+        if not descriptor.urls:
+            return [registry]
+        foreign = [httpx.URL(url) for url in descriptor.urls if url.startswith(("https://", "http://"))]
+        return [*foreign, registry]
+
+    async def _download(self, descriptor: Descriptor) -> PulledBlob:
+        digest = descriptor.digest
+        what = f"blob {self.reference.repo}@{digest}"
+        path = self.staging.temp_path(digest)
+        if self.progress:
+            self.progress.blob_started(digest, descriptor.size, descriptor.media_type)
+        urls = self._urls(descriptor)
+        last_error: Exception | None = None
+        for url in urls:
+            try:
+                resumed = await self._stream_to(url, path, descriptor, what)
+            except (RegistryUnavailableError, NotFoundError, AuthError) as error:
+                last_error = error  # a foreign URL that fails: try the next, the registry last
+                if url is urls[-1]:
+                    raise
+                continue
+            self.staging.add_file(digest, path)
+            if self.progress:
+                self.progress.blob_finished(digest, downloaded=True)
+            return PulledBlob(
+                digest, descriptor.size, descriptor.media_type, downloaded=True, resumed=resumed
+            )
+        raise last_error or RegistryUnavailableError(f"no source for {what}")
+
+    async def _stream_to(self, url: httpx.URL, path: Path, descriptor: Descriptor, what: str) -> int:
+        """Stream ``url`` into ``path``, resuming with Range after a dropped connection; verify at the end."""
+        options = self.client.options
+        verifier = DigestVerifier(descriptor.digest.algorithm)
+        resumed = 0
+        with open(path, "wb") as out:
+            for attempt in range(1, options.retries + 2):
+                have = verifier.size
+                headers = {"Range": f"bytes={have}-"} if have else {}
+                try:
+                    async with self.client.http.stream(url, headers, what) as response:
+                        if have and not _resumes_at(response, have):
+                            out.seek(0)
+                            out.truncate()
+                            verifier = DigestVerifier(descriptor.digest.algorithm)
+                            if self.progress:
+                                self.progress.blob_restarted(descriptor.digest, 0)
+                        elif have:
+                            resumed += 1
+                        async for chunk in response.aiter_bytes(_CHUNK):
+                            if verifier.size + len(chunk) > descriptor.size:
+                                raise SizeMismatchError(what, descriptor.size, verifier.size + len(chunk))
+                            out.write(chunk)
+                            verifier.update(chunk)
+                            if self.progress:
+                                self.progress.blob_advanced(descriptor.digest, len(chunk))
+                    break
+                except httpx.TransportError as error:
+                    if attempt > options.retries:
+                        raise RegistryUnavailableError(
+                            f"connection kept failing while downloading {what}: {error or type(error).__name__}"
+                        ) from None
+                    await asyncio.sleep(retry_delay(options, attempt, None))
+            out.flush()
+            os.fsync(out.fileno())
+        verifier.verify(what, descriptor.digest, descriptor.size)
+        return resumed
+
+
+def _resumes_at(response: httpx.Response, offset: int) -> bool:
+    """Did the registry answer a Range request with the bytes from ``offset`` on?"""
+    if response.status_code != 206:
+        return False
+    content_range: str = response.headers.get("Content-Range", "")
+    return content_range.startswith(f"bytes {offset}-")
+
+
+def _diff_id(path: Path) -> str:
+    """The digest of a gzip layer's uncompressed tar."""
+    verifier = DigestVerifier("sha256")
+    with gzip.open(path, "rb") as layer:
+        while chunk := layer.read(_CHUNK):
+            verifier.update(chunk)
+    return str(verifier.digest())
+
+
+async def _convert_schema1(puller: _Puller, manifest: Schema1Manifest) -> tuple[Descriptor, list[PulledBlob]]:
+    """Download a schema1 image's layers and stage an OCI manifest and synthesized config for it."""
+    layers = [layer for layer in manifest.layers if not layer.throwaway]
+    unknown = [Descriptor(mt.DOCKER_LAYER, layer.blob_sum, 0) for layer in layers]
+    sized = [await _sized(puller, descriptor) for descriptor in unknown]
+    pulled = await puller.fetch_all(sized)
+    paths = [puller.staging.staged.get(d.digest) or puller.layout.blob_path(d.digest) for d in sized]
+    diff_ids = await asyncio.to_thread(lambda: [_diff_id(path) for path in paths])
+    config_bytes = json.dumps(synthesize_config(manifest, diff_ids), separators=(",", ":")).encode()
+    config = Descriptor(mt.OCI_CONFIG, compute(config_bytes), len(config_bytes))
+    puller.staging.add_bytes(config, config_bytes)
+    document = {
+        "schemaVersion": 2,
+        "mediaType": mt.OCI_MANIFEST,
+        "config": config.to_oci(),
+        "layers": [Descriptor(mt.OCI_LAYER_GZIP, d.digest, d.size).to_oci() for d in sized],
+    }
+    raw = json.dumps(document, separators=(",", ":")).encode()
+    descriptor = Descriptor(mt.OCI_MANIFEST, compute(raw), len(raw))
+    puller.staging.add_bytes(descriptor, raw)
+    return descriptor, pulled
+
+
+async def _sized(puller: _Puller, descriptor: Descriptor) -> Descriptor:
+    """Schema1 layers carry no size: ask the registry with a HEAD (or use the local copy's size)."""
+    local = puller.layout.blob_path(descriptor.digest)
+    if local.exists():
+        return Descriptor(descriptor.media_type, descriptor.digest, local.stat().st_size)
+    size = await puller.client.blob_size(puller.reference.repo, descriptor.digest)
+    return Descriptor(descriptor.media_type, descriptor.digest, size)
+
+
+async def pull(
+    client: AsyncClient,
+    ref: Reference | str,
+    destination: Path | str,
+    *,
+    platform: Platform | str | None = None,
+    all_platforms: bool = False,
+    jobs: int = 4,
+    allow_nondistributable: bool = False,
+    ref_name: str | None = None,
+    progress: PullProgress | None = None,
+) -> PullResult:
+    """Pull ``ref`` into the OCI layout at ``destination`` (created if needed); see the module doc."""
+    started = time.monotonic()
+    reference = ref if isinstance(ref, Reference) else Reference.parse(ref)
+    if jobs < 1:
+        raise UsageError("jobs must be at least 1")
+    if all_platforms and platform is not None:
+        raise UsageError("give --platform or --all-platforms, not both")
+    layout = Layout(destination)
+    remove_stale_staging(layout)
+    name = ref_name or reference.tag or str(reference)
+    top = await client.fetch_manifest(reference)
+    with layout.staging() as staging:
+        puller = _Puller(
+            client,
+            reference,
+            layout,
+            staging,
+            jobs=jobs,
+            allow_nondistributable=allow_nondistributable,
+            progress=progress,
+        )
+        plan = _Plan()
+        entry = _descriptor_of(top)
+        entry_platform: Platform | None = None
+        converted = False
+        pulled: list[PulledBlob] = []
+        if isinstance(top, Index):
+            if all_platforms:
+                plan.add_manifest(entry, top.raw)
+            children = top.manifests if all_platforms else [top.select(only(_wanted(client, platform)))]
+            for child_entry in children:
+                child = await client.fetch_manifest(reference, descriptor=child_entry)
+                if not isinstance(child, ImageManifest):
+                    raise UnsupportedError(f"index {reference} holds a {child.media_type} entry")
+                plan.add_manifest(child_entry, child.raw)
+                described = child_entry.platform.describe() if child_entry.platform else "unknown"
+                if not child_entry.is_attestation:
+                    plan.add_image(child, described)
+                else:
+                    plan.blobs.update({b.digest: b for b in (child.config, *child.layers)})
+            if not all_platforms:
+                entry = children[0]
+                entry_platform = entry.platform
+        elif isinstance(top, ImageManifest):
+            plan.add_manifest(entry, top.raw)
+            plan.add_image(top, "")
+        else:
+            entry, pulled = await _convert_schema1(puller, top)
+            converted = True
+            plan.platforms.append(f"linux/{top.architecture}" if top.architecture else "")
+        for descriptor, raw in plan.small.values():
+            staging.add_bytes(descriptor, raw)
+        pulled += await puller.fetch_all(plan.blobs.values())
+        annotations = {**dict(entry.annotations), REF_NAME: name}
+        index_entry: dict[str, Any] = {**entry.to_oci(), "annotations": annotations}
+        if entry_platform is not None:
+            index_entry["platform"] = _platform_json(entry_platform)
+        staging.commit([index_entry])
+    return PullResult(
+        reference=str(reference),
+        destination=layout.path,
+        ref_name=name,
+        digest=entry.digest,
+        media_type=entry.media_type,
+        platforms=[p for p in plan.platforms if p],
+        converted_from_schema1=converted,
+        blobs=pulled,
+        seconds=time.monotonic() - started,
+    )
+
+
+def _wanted(client: AsyncClient, platform: Platform | str | None) -> Platform:
+    if platform is None:
+        return client.default_platform
+    return Platform.parse(platform) if isinstance(platform, str) else platform
+
+
+def _platform_json(platform: Platform) -> dict[str, Any]:
+    out: dict[str, Any] = {"architecture": platform.architecture, "os": platform.os}
+    if platform.os_version:
+        out["os.version"] = platform.os_version
+    if platform.variant:
+        out["variant"] = platform.variant
+    return out
