@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import sys
 
@@ -35,19 +36,23 @@ async def _pull(
     async with AsyncClient(**arguments) as client:
         remember_secrets(client.credentials.secrets)
         try:
-            kwargs = {
-                "platform": platform,
-                "all_platforms": all_platforms,
-                "jobs": jobs,
-                "allow_nondistributable": allow_nondistributable,
-                "ref_name": ref_name,
-            }
-            if not show_progress:
-                return await pull(client, ref, dest, **kwargs)  # type: ignore[arg-type]
-            from regpeek.cli.progress import RichPullProgress
+            progress = None
+            if show_progress:
+                from regpeek.cli.progress import RichPullProgress
 
-            with RichPullProgress(f"pulling {ref}") as progress:
-                return await pull(client, ref, dest, progress=progress, **kwargs)  # type: ignore[arg-type]
+                progress = RichPullProgress(f"pulling {ref}")
+            with progress or contextlib.nullcontext():
+                return await pull(
+                    client,
+                    ref,
+                    dest,
+                    platform=platform,
+                    all_platforms=all_platforms,
+                    jobs=jobs,
+                    allow_nondistributable=allow_nondistributable,
+                    ref_name=ref_name,
+                    progress=progress,
+                )
         finally:
             remember_secrets(client.secrets)
 
