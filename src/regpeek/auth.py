@@ -33,6 +33,7 @@ __all__ = ["RegistryAuth", "scope_for_path"]
 MAX_TOKEN_RESPONSE = 1024 * 1024
 _DEFAULT_EXPIRY = 60
 _EXPIRY_MARGIN = 5.0
+_OAUTH_FALLBACK = frozenset({400, 401, 404, 405})
 _REPO_PATH_RE = re.compile(r"^/v2/(?P<name>.+?)/(?:manifests|blobs|tags|referrers)(?:/|$)")
 
 Step = tuple[httpx.Request, bool]  # a request to send, and whether its response body is needed
@@ -173,11 +174,14 @@ class RegistryAuth(httpx.Auth):
         scopes = list(challenge.scopes)
         if scope and scope not in scopes:
             scopes.append(scope)
-        token_request = _token_request(realm, challenge, scopes, credentials)
         self.token_requests += 1
-        response = yield token_request, True
-        if response.status_code == 404 and token_request.method == "POST":
-            raise AuthError(f"token service for {host} does not accept identity tokens")
+        if credentials.identity_token:
+            response = yield _oauth_request(realm, challenge, scopes, credentials), True
+            if response.status_code in _OAUTH_FALLBACK:  # GCR 404, Artifactory 401, ACR 400, others 405
+                self.token_requests += 1
+                response = yield _token_request(realm, challenge, scopes, credentials), True
+        else:
+            response = yield _token_request(realm, challenge, scopes, credentials), True
         if response.status_code != 200:
             who = f"as {credentials.username}" if credentials.username else "anonymously"
             raise AuthError(f"token request for {host} refused {who} (HTTP {response.status_code})")
@@ -191,32 +195,40 @@ def _basic_header(credentials: Credentials) -> str:
     return "Basic " + base64.b64encode(pair).decode()
 
 
+def _oauth_request(
+    realm: httpx.URL, challenge: Challenge, scopes: list[str], credentials: Credentials
+) -> httpx.Request:
+    """The OAuth2 form POST that trades an identity (refresh) token for an access token."""
+    form = {
+        "grant_type": "refresh_token",
+        "refresh_token": credentials.identity_token,
+        "service": challenge.service or "",
+        "client_id": "regpeek",
+        "scope": " ".join(scopes),
+    }
+    return httpx.Request("POST", realm, data=form)
+
+
 def _token_request(
     realm: httpx.URL, challenge: Challenge, scopes: list[str], credentials: Credentials
 ) -> httpx.Request:
-    if credentials.identity_token:
-        form = {
-            "grant_type": "refresh_token",
-            "refresh_token": credentials.identity_token,
-            "service": challenge.service or "",
-            "client_id": "regpeek",
-            "scope": " ".join(scopes),
-        }
-        return httpx.Request("POST", realm, data=form)
+    """The Docker token GET, with Basic credentials when there are any (an identity token as password)."""
     params: list[tuple[str, str | int | float | bool | None]] = []
     if challenge.service:
         params.append(("service", challenge.service))
     params += [("scope", scope) for scope in scopes]
-    if credentials.username:
+    secret = credentials.password or credentials.identity_token
+    username = credentials.username or ("<token>" if credentials.identity_token else "")
+    if username and credentials.username:
         params.append(("account", credentials.username))
-    headers = {"Authorization": _basic_header(credentials)} if credentials.username else {}
+    headers = {"Authorization": _basic_header(Credentials(username, secret))} if username else {}
     return httpx.Request("GET", realm.copy_merge_params(params), headers=headers)
 
 
 def _token_from_body(body: bytes, host: str) -> tuple[str, float]:
     try:
         document = json.loads(body)
-    except (ValueError, UnicodeDecodeError):
+    except (ValueError, RecursionError, UnicodeDecodeError):
         raise AuthError(f"token service for {host} answered with something that is not JSON") from None
     if not isinstance(document, dict):
         raise AuthError(f"token service for {host} answered with something that is not a JSON object")

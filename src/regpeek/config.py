@@ -215,9 +215,11 @@ class InspectResult:
 
     @property
     def size(self) -> int | None:
-        """Sum of the compressed layer sizes, or None when any is unknown (schema1)."""
+        """Sum of the compressed layer sizes, or None when they are unknown (schema1)."""
         sizes = [layer.size for layer in self.layers]
-        return None if any(size is None for size in sizes) else sum(size or 0 for size in sizes)
+        if self.schema_version == 1 or any(size is None for size in sizes):
+            return None
+        return sum(size or 0 for size in sizes)
 
     def to_json(self) -> dict[str, Any]:
         config = self.config
@@ -297,11 +299,17 @@ def build_inspect(
     """
     platform = config.platform
     if entry_platform is not None:
-        platform = Platform.create(
-            platform.os or entry_platform.os,
-            platform.architecture or entry_platform.architecture,
-            platform.variant or entry_platform.variant,
-            platform.os_version or entry_platform.os_version,
+        raw = config.document
+
+        def field(key: str, fallback: str) -> str:
+            value = raw.get(key)
+            return value if isinstance(value, str) and value else fallback
+
+        platform = Platform.create(  # raw fields first: normalising first would invent arm's v7
+            field("os", entry_platform.os),
+            field("architecture", entry_platform.architecture),
+            field("variant", entry_platform.variant),
+            field("os.version", entry_platform.os_version),
         )
     return InspectResult(
         reference=reference,

@@ -113,7 +113,7 @@ def run_helper(name: str, server: str, *, required: bool = True) -> Credentials:
     try:
         answer = json.loads(completed.stdout)
         username, secret = str(answer.get("Username", "")), str(answer.get("Secret", ""))
-    except (ValueError, AttributeError):
+    except (ValueError, RecursionError, AttributeError):
         raise AuthError(
             f"credential helper {program} printed something that is not its JSON answer"
         ) from None
@@ -187,6 +187,6 @@ class CredentialStore:
             raise AuthError(f"cannot read auth file {path}: {error.strerror}") from None
         try:
             document = json.loads(text)
-        except ValueError:
+        except (ValueError, RecursionError):
             raise AuthError(f"auth file {path} is not valid JSON") from None
         return document if isinstance(document, dict) else None

@@ -15,7 +15,7 @@ from regpeek.errors import DigestMismatchError, SizeMismatchError, UsageError
 __all__ = ["Digest", "DigestVerifier", "compute", "is_digest", "verify_bytes"]
 
 _HEX_LENGTHS = {"sha256": 64, "sha512": 128}
-_DIGEST_RE = re.compile(r"^(?P<algorithm>[a-z0-9]+(?:[.+_-][a-z0-9]+)*):(?P<hex>[a-zA-Z0-9=_-]+)$")
+_DIGEST_RE = re.compile(r"(?P<algorithm>[a-z0-9]+(?:[.+_-][a-z0-9]+)*):(?P<hex>[a-zA-Z0-9=_-]+)")
 
 
 @dataclass(frozen=True, order=True)
@@ -32,7 +32,7 @@ class Digest:
         >>> Digest.parse("sha256:" + "a" * 64).algorithm
         'sha256'
         """
-        match = _DIGEST_RE.match(text)
+        match = _DIGEST_RE.fullmatch(text)
         if not match:
             raise UsageError(f"invalid digest {text!r}: expected algorithm:hex")
         algorithm, hexpart = match["algorithm"], match["hex"]

@@ -153,7 +153,7 @@ def parse_error_body(body: bytes) -> list[RegistryErrorDetail]:
     """
     try:
         document = json.loads(body)
-    except (ValueError, UnicodeDecodeError):
+    except (ValueError, RecursionError, UnicodeDecodeError):
         return []
     if not isinstance(document, dict) or not isinstance(document.get("errors"), list):
         return []

@@ -117,7 +117,7 @@ class Layout:
             return {"schemaVersion": 2, "mediaType": mt.OCI_INDEX, "manifests": []}
         try:
             document = json.loads(path.read_bytes())
-        except ValueError:
+        except (ValueError, RecursionError):
             raise MalformedError(f"{path} is not valid JSON") from None
         if not isinstance(document, dict) or not isinstance(document.get("manifests"), list):
             raise MalformedError(f"{path} is not an OCI index")

@@ -57,7 +57,7 @@ def parse_json_object(what: str, data: bytes) -> dict[str, Any]:
     check_size(what, len(data))
     try:
         document = json.loads(data)
-    except (ValueError, UnicodeDecodeError) as error:
+    except (ValueError, RecursionError, UnicodeDecodeError) as error:
         raise MalformedError(f"{what} is not valid JSON: {error}") from None
     if not isinstance(document, dict):
         raise MalformedError(f"{what} is not a JSON object")
@@ -216,8 +216,14 @@ def _declared_kind(document: dict[str, Any]) -> tuple[str | None, mt.Kind | None
     return declared, mt.kind_of(declared)
 
 
-def _shape_kind(document: dict[str, Any]) -> mt.Kind:
+def _schema_version(document: dict[str, Any]) -> Any:
+    """``schemaVersion``, with booleans (which Python counts as 0 and 1) treated as invalid."""
     version = document.get("schemaVersion")
+    return None if isinstance(version, bool) else version
+
+
+def _shape_kind(document: dict[str, Any]) -> mt.Kind:
+    version = _schema_version(document)
     if version == 1:
         return mt.Kind.SCHEMA1
     if version != 2:
@@ -242,10 +248,10 @@ def parse(data: bytes, content_type: str | None = None, algorithm: str = "sha256
         raise MalformedError(f"manifest declares {declared} but was served as {header_type}")
     media_type = (header_type if header_kind else None) or (declared if declared_kind else None)
     if kind is mt.Kind.SCHEMA1:
-        if document.get("schemaVersion") != 1:
+        if _schema_version(document) != 1:
             raise MalformedError("schema1 manifest without schemaVersion 1")
         return schema1.parse(data, document, media_type, algorithm)
-    if document.get("schemaVersion") != 2:
+    if _schema_version(document) != 2:
         raise MalformedError(f"unsupported manifest schemaVersion {document.get('schemaVersion')!r}")
     digest = compute(data, algorithm)
     subject = Descriptor.from_json(document["subject"], "subject") if document.get("subject") else None

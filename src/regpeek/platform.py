@@ -63,8 +63,8 @@ _ARCH_ALIASES = {
     "armhf": ("arm", "v7"),
     "armel": ("arm", "v6"),
 }
-_PART_RE = re.compile(r"^[A-Za-z0-9_.-]+$")
-_OS_RE = re.compile(r"^(?P<os>[A-Za-z0-9_-]+)(?:\((?P<version>[A-Za-z0-9_.-]*)\))?$")
+_PART_RE = re.compile(r"[A-Za-z0-9_.-]+")
+_OS_RE = re.compile(r"(?P<os>[A-Za-z0-9_-]+)(?:\((?P<version>[A-Za-z0-9_.-]*)\))?")
 
 
 def _normalize_arch(architecture: str, variant: str) -> tuple[str, str]:
@@ -77,14 +77,14 @@ def _normalize_arch(architecture: str, variant: str) -> tuple[str, str]:
     if architecture == "amd64" and variant == "v1":
         variant = ""
     elif architecture == "arm64":
-        if variant in ("8", "v8", "v8.0"):
+        if variant in ("8", "v8", "8.0", "v8.0"):
             variant = ""
-        elif re.fullmatch(r"\d+(\.\d+)?", variant):
+        elif re.fullmatch(r"[0-9]+(\.[0-9]+)?", variant):
             variant = "v" + variant
     elif architecture == "arm":
         if variant == "":
             variant = "v7"
-        elif re.fullmatch(r"\d+", variant):
+        elif re.fullmatch(r"[0-9]+", variant):
             variant = "v" + variant
     return architecture, variant
 
@@ -133,8 +133,8 @@ class Platform:
                     f"invalid platform {text!r}: give an architecture too, e.g. {parts[0]}/amd64"
                 )
             parts = ["linux", *parts]
-        match = _OS_RE.match(parts[0])
-        if not match or not all(_PART_RE.match(part) for part in parts[1:]):
+        match = _OS_RE.fullmatch(parts[0])
+        if not match or not all(_PART_RE.fullmatch(part) for part in parts[1:]):
             raise UsageError(f"invalid platform {text!r}: unexpected characters")
         variant = parts[2] if len(parts) == 3 else ""
         return cls.create(match["os"], parts[1], variant, match["version"] or "")
@@ -182,7 +182,7 @@ def host_platform(machine: str, arm_version: str = "") -> Platform:
     """
     machine = machine.lower()
     if machine.startswith("armv") or machine == "arm":
-        found = re.match(r"armv(\d+)", machine)
+        found = re.match(r"armv([0-9]+)", machine)
         return Platform.create("linux", "arm", arm_version or (found.group(1) if found else ""))
     if machine in ("arm64", "aarch64_be"):
         machine = "arm64"
@@ -194,11 +194,11 @@ def _vector(wanted: Platform) -> list[Platform]:
     vector = [wanted]
     arch, variant = wanted.architecture, wanted.variant
     if arch == "amd64":
-        level = int(variant[1:]) if re.fullmatch(r"v\d+", variant) else 1
+        level = int(variant[1:]) if re.fullmatch(r"v[0-9]+", variant) else 1
         vector += [replace(wanted, variant=f"v{v}" if v > 1 else "") for v in range(level - 1, 0, -1)]
         vector.append(replace(wanted, architecture="386", variant=""))
     elif arch == "arm":
-        level = int(variant[1:]) if re.fullmatch(r"v\d+", variant) else 7
+        level = int(variant[1:]) if re.fullmatch(r"v[0-9]+", variant) else 7
         vector += [replace(wanted, variant=f"v{v}") for v in range(level - 1, 4, -1)]
     elif arch == "arm64":
         if variant.startswith("v9"):

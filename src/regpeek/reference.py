@@ -28,14 +28,14 @@ NAME_MAX = 255
 
 # One path component: lowercase alphanumerics joined by '.', '_', '__' or a run of '-'.
 _COMPONENT = r"[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*"
-_COMPONENT_RE = re.compile(rf"^{_COMPONENT}$")
+_COMPONENT_RE = re.compile(_COMPONENT)
 # A host: dotted labels of letters, digits and inner hyphens, or a bracketed IPv6 literal; optional port.
 _HOST_RE = re.compile(
-    r"^(?:(?:[a-zA-Z0-9]|[a-zA-Z0-9][a-zA-Z0-9-]*[a-zA-Z0-9])(?:\.(?:[a-zA-Z0-9]|[a-zA-Z0-9][a-zA-Z0-9-]*[a-zA-Z0-9]))*"
-    r"|\[[0-9a-fA-F:.]+\])(?::[0-9]+)?$"
+    r"(?:(?:[a-zA-Z0-9]|[a-zA-Z0-9][a-zA-Z0-9-]*[a-zA-Z0-9])(?:\.(?:[a-zA-Z0-9]|[a-zA-Z0-9][a-zA-Z0-9-]*[a-zA-Z0-9]))*"
+    r"|\[[0-9a-fA-F:.]+\])(?::[0-9]+)?"
 )
-_TAG_RE = re.compile(r"^[\w][\w.-]{0,127}$")
-_IMAGE_ID_RE = re.compile(r"^[a-f0-9]{64}$")
+_TAG_RE = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}")
+_IMAGE_ID_RE = re.compile(r"[a-f0-9]{64}")
 
 
 def _is_host(component: str) -> bool:
@@ -54,7 +54,7 @@ def _split_name(name: str, original: str) -> tuple[str, str]:
         raise UsageError(f"invalid reference {original!r}: empty name")
     first, sep, rest = name.partition("/")
     if sep and _is_host(first):
-        if not _HOST_RE.match(first):
+        if not _HOST_RE.fullmatch(first):
             raise UsageError(f"invalid reference {original!r}: bad registry host {first!r}")
         registry, repository = first, rest
     else:
@@ -64,7 +64,7 @@ def _split_name(name: str, original: str) -> tuple[str, str]:
     if registry == DOCKER_HUB and "/" not in repository:
         repository = f"library/{repository}"
     for component in repository.split("/"):
-        if not _COMPONENT_RE.match(component):
+        if not _COMPONENT_RE.fullmatch(component):
             hint = " (repository names must be lowercase)" if component.lower() != component else ""
             raise UsageError(f"invalid reference {original!r}: bad path component {component!r}{hint}")
     if len(f"{registry}/{repository}") > NAME_MAX:
@@ -123,7 +123,7 @@ class Reference:
         """Parse and normalise ``text``; raises :class:`~regpeek.errors.UsageError` when invalid."""
         original = text
         text = _strip_transport(text.strip())
-        if _IMAGE_ID_RE.match(text):
+        if _IMAGE_ID_RE.fullmatch(text):
             raise UsageError(f"invalid reference {original!r}: a 64-hex image ID is not a name")
         digest = None
         if "@" in text:
@@ -137,7 +137,7 @@ class Reference:
         colon = text.rfind(":")
         if colon > last_slash:
             text, tag = text[:colon], text[colon + 1 :]
-            if not _TAG_RE.match(tag):
+            if not _TAG_RE.fullmatch(tag):
                 raise UsageError(f"invalid reference {original!r}: bad tag {tag!r}")
         registry, repository = _split_name(text, original)
         if tag is None and digest is None:

@@ -61,7 +61,7 @@ def canonical_payload(body: bytes, document: dict[str, Any]) -> bytes:
             raise MalformedError("schema1 signature: missing protected header")
         try:
             protected = json.loads(_b64url_decode(protected_text))
-        except ValueError:
+        except (ValueError, RecursionError):
             raise MalformedError("schema1 signature: protected header is not JSON") from None
         length = protected.get("formatLength") if isinstance(protected, dict) else None
         tail = protected.get("formatTail") if isinstance(protected, dict) else None
@@ -118,7 +118,7 @@ def parse(
     if signed:
         try:
             document = json.loads(payload)
-        except ValueError:
+        except (ValueError, RecursionError):
             raise MalformedError("schema1 manifest: signed payload is not JSON") from None
         if not isinstance(document, dict):
             raise MalformedError("schema1 manifest: signed payload is not an object")
@@ -139,7 +139,7 @@ def parse(
         try:
             digest = Digest.parse(blob_sum)
             v1 = json.loads(compat)
-        except (UsageError, ValueError) as error:
+        except (UsageError, ValueError, RecursionError) as error:
             raise MalformedError(f"schema1 manifest: bad layer entry: {error}") from None
         if not isinstance(v1, dict):
             raise MalformedError("schema1 manifest: v1Compatibility is not a JSON object")

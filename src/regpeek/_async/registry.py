@@ -13,6 +13,7 @@ the result. Three registry GETs for a tag that points at an index, plus auth.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 from dataclasses import dataclass
@@ -94,6 +95,8 @@ class AsyncClient:
 
     ``platform`` is the default platform for indexes (the host's, ``linux/<arch>``, when omitted).
     Credentials come from ``username``/``password``, else ``authfile``, else the usual auth files.
+    ``options`` sets every HTTP setting at once and then wins over ``timeout``, ``ca_file``,
+    ``insecure``, ``plain_http`` and ``retries``; a ``transport`` given beside it is still used.
     """
 
     def __init__(
@@ -112,6 +115,8 @@ class AsyncClient:
         credentials: CredentialStore | None = None,
         transport: httpx.AsyncBaseTransport | None = None,
     ) -> None:
+        if options is not None and transport is not None:
+            options = dataclasses.replace(options, transport=transport)
         if options is None:
             options = HttpOptions(
                 timeout=timeout,
@@ -325,7 +330,7 @@ class AsyncClient:
 def _tags_from(body: bytes, repo: Repository) -> list[str]:
     try:
         document = json.loads(body)
-    except (ValueError, UnicodeDecodeError):
+    except (ValueError, RecursionError, UnicodeDecodeError):
         raise MalformedError(f"tag list of {repo} is not JSON") from None
     tags = document.get("tags") if isinstance(document, dict) else None
     if tags is None:

@@ -1,0 +1,90 @@
+"""The pure modules import only the standard library and each other: no network, terminal or CLI
+libraries, and no file, process or clock access."""
+
+from __future__ import annotations
+
+import ast
+import sys
+from pathlib import Path
+
+import pytest
+
+import regpeek
+
+PACKAGE = Path(regpeek.__file__).resolve().parent
+PURE = [
+    "errors",
+    "digest",
+    "reference",
+    "mediatypes",
+    "platform",
+    "challenge",
+    "manifest",
+    "schema1",
+    "config",
+]
+PURE_MODULES = {f"regpeek.{name}" for name in PURE}
+
+# Standard-library modules a pure module may use: data handling only.
+STDLIB_ALLOWED = {
+    "__future__", "base64", "binascii", "collections", "collections.abc", "dataclasses", "enum",
+    "functools", "hashlib", "itertools", "json", "math", "operator", "re", "string", "typing",
+}  # fmt: skip
+# Builtins that reach outside the process's own data.
+FORBIDDEN_CALLS = {"open", "input", "print", "__import__", "eval", "exec", "compile", "breakpoint"}
+
+
+def _imports(tree: ast.AST) -> list[str]:
+    """Every module a file imports (``from regpeek import x`` counts as ``regpeek.x``)."""
+    found: list[str] = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            found += [alias.name for alias in node.names]
+        elif isinstance(node, ast.ImportFrom):
+            if node.level:
+                found.append("<relative import>")
+            elif node.module == "regpeek":
+                found += [f"regpeek.{alias.name}" for alias in node.names]
+            elif node.module is not None:
+                found.append(node.module)
+    return found
+
+
+def _tree(name: str) -> ast.Module:
+    return ast.parse((PACKAGE / f"{name}.py").read_text(), filename=f"{name}.py")
+
+
+@pytest.mark.parametrize("name", PURE)
+def test_pure_module_imports(name: str) -> None:
+    bad = []
+    for module in _imports(_tree(name)):
+        if module.startswith("regpeek"):
+            if module not in PURE_MODULES:
+                bad.append(module)
+        elif module not in STDLIB_ALLOWED or module.split(".")[0] not in sys.stdlib_module_names:
+            bad.append(module)
+    assert bad == []
+
+
+@pytest.mark.parametrize("name", PURE)
+def test_pure_module_makes_no_outside_calls(name: str) -> None:
+    calls = [
+        node.func.id
+        for node in ast.walk(_tree(name))
+        if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id in FORBIDDEN_CALLS
+    ]
+    assert calls == []
+
+
+def test_checker_catches_impure_code() -> None:
+    tree = ast.parse(
+        "import os\nimport httpx\nfrom rich.console import Console\nfrom regpeek import auth\n"
+        "from . import x\nopen('f')\n"
+    )
+    assert _imports(tree) == ["os", "httpx", "rich.console", "regpeek.auth", "<relative import>"]
+    assert not {"os", "httpx", "rich.console"} & STDLIB_ALLOWED
+    assert "regpeek.auth" not in PURE_MODULES
+
+
+def test_every_pure_module_exists() -> None:
+    assert sorted(p.stem for p in PACKAGE.glob("*.py") if p.stem in PURE) == sorted(PURE)

@@ -1,0 +1,298 @@
+"""Docker schema1: the canonical digest of signed manifests, layer order, and the synthesized config."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+from typing import Any
+
+import pytest
+
+from regpeek import mediatypes as mt
+from regpeek.config import config_from_schema1
+from regpeek.errors import MalformedError
+from regpeek.manifest import parse
+from regpeek.schema1 import EMPTY_LAYER, Schema1Manifest, canonical_payload, synthesize_config
+from tests.unit.builders import (
+    b64url,
+    dumps,
+    fake_digest,
+    format_split,
+    pretty,
+    protected_header,
+    schema1_document,
+    sha256,
+    sign,
+)
+
+NEWEST_CONFIG = {
+    "Hostname": "",
+    "Env": ["PATH=/usr/local/bin:/usr/bin", "LANG=C.UTF-8"],
+    "Entrypoint": ["/entrypoint.sh"],
+    "Cmd": ["serve", "--port", "80"],
+    "Labels": {"maintainer": "someone", "org.example.version": "1.2"},
+    "WorkingDir": "/srv",
+    "User": "app",
+    "ExposedPorts": {"80/tcp": {}, "443/tcp": {}},
+    "Volumes": {"/data": {}},
+}
+
+# top first, as fsLayers/history list them
+LAYERS: list[tuple[str, dict[str, Any]]] = [
+    (
+        EMPTY_LAYER,
+        {
+            "id": "c" * 64,
+            "parent": "b" * 64,
+            "created": "2024-01-03T00:00:00Z",
+            "container_config": {"Cmd": ["/bin/sh", "-c", "#(nop) ", 'CMD ["serve"]']},
+            "config": NEWEST_CONFIG,
+            "architecture": "arm64",
+            "variant": "v8",
+            "os": "linux",
+            "author": "Someone <someone@example.com>",
+            "docker_version": "20.10.7",
+            "throwaway": True,
+        },
+    ),
+    (
+        fake_digest("curl-layer"),
+        {
+            "id": "b" * 64,
+            "parent": "a" * 64,
+            "created": "2024-01-02T00:00:00Z",
+            "container_config": {"Cmd": ["/bin/sh", "-c", "apk add curl"]},
+        },
+    ),
+    (
+        fake_digest("base-layer"),
+        {
+            "id": "a" * 64,
+            "created": "2024-01-01T00:00:00Z",
+            "author": "Base Author",
+            "comment": "imported",
+            "container_config": {"Cmd": "/bin/sh -c #(nop) ADD file:abc in / "},
+        },
+    ),
+]
+DOCUMENT = schema1_document(LAYERS, name="example/app", tag="1.0", architecture="arm64")
+UNSIGNED = pretty(DOCUMENT)
+SIGNED = sign(UNSIGNED)
+
+
+def _parse(body: bytes, content_type: str | None = None) -> Schema1Manifest:
+    manifest = parse(body, content_type)
+    assert isinstance(manifest, Schema1Manifest)
+    return manifest
+
+
+def test_signed_digest_covers_the_canonical_payload() -> None:
+    length, tail = format_split(UNSIGNED)
+    canonical = SIGNED[:length] + tail
+    assert canonical == UNSIGNED
+    manifest = _parse(SIGNED, mt.SCHEMA1_SIGNED)
+    assert str(manifest.digest) == sha256(canonical)
+    assert str(manifest.digest) != sha256(SIGNED)
+    assert manifest.signed
+    assert manifest.raw == SIGNED
+    assert manifest.media_type == mt.SCHEMA1_SIGNED
+    assert canonical_payload(SIGNED, json.loads(SIGNED)) == canonical
+
+
+def test_resigned_bodies_keep_the_digest() -> None:
+    """distribution re-signs on every GET: new bytes, same digest."""
+    length, tail = format_split(UNSIGNED)
+    again = sign(UNSIGNED, [protected_header(length, tail, when="2031-05-06T07:08:09Z")])
+    assert again != SIGNED
+    assert _parse(again).digest == _parse(SIGNED).digest
+
+
+def test_two_agreeing_signatures() -> None:
+    length, tail = format_split(UNSIGNED)
+    body = sign(UNSIGNED, [protected_header(length, tail, "2024-01-01T00:00:00Z"),
+                           protected_header(length, tail, "2025-01-01T00:00:00Z")])  # fmt: skip
+    manifest = _parse(body)
+    assert str(manifest.digest) == sha256(UNSIGNED)
+    assert manifest.signed
+
+
+def test_protected_header_with_padding_and_sha512() -> None:
+    length, tail = format_split(UNSIGNED)
+    header = json.dumps({"formatLength": length, "formatTail": b64url(tail)}).encode()
+    padded = base64.urlsafe_b64encode(header).decode()  # with '=' padding
+    body = sign(UNSIGNED, [padded])
+    assert str(parse(body, None, "sha512").digest) == "sha512:" + hashlib.sha512(UNSIGNED).hexdigest()
+
+
+def _bad_protected(**header: Any) -> str:
+    return b64url(json.dumps(header).encode())
+
+
+LENGTH, TAIL = format_split(UNSIGNED)
+
+BAD_SIGNATURES = [
+    pytest.param([protected_header(LENGTH, TAIL), protected_header(LENGTH - 1, UNSIGNED[LENGTH - 1 :])],
+                 "disagree", id="signatures-disagree-on-length"),
+    pytest.param([protected_header(LENGTH, TAIL), protected_header(LENGTH, b"\n}\n")],
+                 "disagree", id="signatures-disagree-on-tail"),
+    pytest.param(["!!!"], "base64url|JSON", id="protected-not-base64"),
+    pytest.param([b64url(b"not json")], "not JSON", id="protected-not-json"),
+    pytest.param([b64url(b"[1]")], "formatLength", id="protected-not-object"),
+    pytest.param([_bad_protected(formatTail=b64url(TAIL))], "formatLength", id="no-formatLength"),
+    pytest.param([_bad_protected(formatLength=LENGTH)], "formatLength", id="no-formatTail"),
+    pytest.param([_bad_protected(formatLength=str(LENGTH), formatTail=b64url(TAIL))], "formatLength",
+                 id="formatLength-string"),
+    pytest.param([_bad_protected(formatLength=True, formatTail=b64url(TAIL))], "formatLength",
+                 id="formatLength-bool"),
+    pytest.param([_bad_protected(formatLength=0, formatTail=b64url(TAIL))], "outside", id="formatLength-zero"),
+    pytest.param([_bad_protected(formatLength=10**9, formatTail=b64url(TAIL))], "outside",
+                 id="formatLength-past-the-end"),
+    pytest.param([_bad_protected(formatLength=LENGTH, formatTail="!!!")], "base64url|not JSON",
+                 id="tail-not-base64"),
+    pytest.param([protected_header(LENGTH, b"garbage")], "not JSON", id="payload-not-json"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("protected", "message"), BAD_SIGNATURES)
+def test_bad_signatures(protected: list[str], message: str) -> None:
+    with pytest.raises(MalformedError, match=message):
+        parse(sign(UNSIGNED, protected), mt.SCHEMA1_SIGNED)
+
+
+@pytest.mark.parametrize(
+    "signatures",
+    [
+        pytest.param({"protected": "x"}, id="not-a-list"),
+        pytest.param(["x"], id="entry-not-object"),
+        pytest.param([{"signature": "x"}], id="no-protected"),
+        pytest.param([{"protected": 5}], id="protected-not-string"),
+    ],
+)
+def test_malformed_signature_structure(signatures: Any) -> None:
+    with pytest.raises(MalformedError):
+        parse(dumps({**DOCUMENT, "signatures": signatures}), mt.SCHEMA1_SIGNED)
+
+
+@pytest.mark.parametrize(
+    "body",
+    [pytest.param(UNSIGNED, id="pretty"), pytest.param(dumps(DOCUMENT), id="compact")],
+)
+def test_unsigned_is_hashed_as_is(body: bytes) -> None:
+    manifest = _parse(body, mt.SCHEMA1)
+    assert str(manifest.digest) == sha256(body)
+    assert not manifest.signed
+    assert manifest.media_type == mt.SCHEMA1
+
+
+def test_empty_signatures_list_is_unsigned() -> None:
+    body = dumps({**DOCUMENT, "signatures": []})
+    assert str(_parse(body).digest) == sha256(body)
+
+
+def test_fields_and_layers_base_first() -> None:
+    manifest = _parse(SIGNED)
+    assert (manifest.name, manifest.tag, manifest.architecture) == ("example/app", "1.0", "arm64")
+    assert manifest.schema_version == 1
+    assert [str(layer.blob_sum) for layer in manifest.layers] == [
+        fake_digest("base-layer"),
+        fake_digest("curl-layer"),
+        EMPTY_LAYER,
+    ]
+    assert [layer.throwaway for layer in manifest.layers] == [False, False, True]
+    assert [layer.v1["id"] for layer in manifest.layers] == ["a" * 64, "b" * 64, "c" * 64]
+    assert manifest.newest["docker_version"] == "20.10.7"
+
+
+def test_throwaway_must_be_true_exactly() -> None:
+    body = dumps(schema1_document([(EMPTY_LAYER, {"throwaway": "true"}), (EMPTY_LAYER, {"throwaway": 1})]))
+    assert [layer.throwaway for layer in _parse(body).layers] == [False, False]
+
+
+MALFORMED = [
+    pytest.param({**DOCUMENT, "fsLayers": []}, id="no-layers"),
+    pytest.param({**DOCUMENT, "fsLayers": None}, id="fsLayers-null"),
+    pytest.param({k: v for k, v in DOCUMENT.items() if k != "history"}, id="no-history"),
+    pytest.param({**DOCUMENT, "history": DOCUMENT["history"][:-1]}, id="history-shorter"),
+    pytest.param({**DOCUMENT, "fsLayers": [{"blobSum": "sha256:bad"}] * 3}, id="bad-blobSum"),
+    pytest.param({**DOCUMENT, "fsLayers": [{"blobSum": 5}] * 3}, id="blobSum-not-string"),
+    pytest.param({**DOCUMENT, "fsLayers": ["x"] * 3}, id="fsLayer-not-object"),
+    pytest.param({**DOCUMENT, "history": [{"v1Compatibility": "{"}] * 3}, id="v1-not-json"),
+    pytest.param({**DOCUMENT, "history": [{"v1Compatibility": "[]"}] * 3}, id="v1-not-object"),
+    pytest.param({**DOCUMENT, "history": [{"v1Compatibility": {}}] * 3}, id="v1-not-a-string"),
+]
+
+
+@pytest.mark.parametrize("document", MALFORMED)
+def test_malformed(document: dict[str, Any]) -> None:
+    with pytest.raises(MalformedError):
+        parse(dumps(document), mt.SCHEMA1)
+
+
+EXPECTED_CONFIG = {
+    "architecture": "arm64",
+    "os": "linux",
+    "created": "2024-01-03T00:00:00Z",
+    "author": "Someone <someone@example.com>",
+    "docker_version": "20.10.7",
+    "variant": "v8",
+    "config": NEWEST_CONFIG,
+    "history": [
+        {
+            "created": "2024-01-01T00:00:00Z",
+            "author": "Base Author",
+            "comment": "imported",
+            "created_by": "/bin/sh -c #(nop) ADD file:abc in / ",
+        },
+        {"created": "2024-01-02T00:00:00Z", "created_by": "/bin/sh -c apk add curl"},
+        {
+            "created": "2024-01-03T00:00:00Z",
+            "author": "Someone <someone@example.com>",
+            "created_by": '/bin/sh -c #(nop)  CMD ["serve"]',
+            "empty_layer": True,
+        },
+    ],
+}
+
+
+def test_synthesize_config() -> None:
+    assert synthesize_config(_parse(SIGNED)) == EXPECTED_CONFIG
+
+
+def test_synthesize_config_with_diff_ids() -> None:
+    ids = [fake_digest("d1"), fake_digest("d2")]
+    config = synthesize_config(_parse(SIGNED), ids)
+    assert config["rootfs"] == {"type": "layers", "diff_ids": ids}
+
+
+def test_synthesize_config_defaults() -> None:
+    body = dumps(schema1_document([(fake_digest("x"), {"id": "x"})], architecture="s390x"))
+    assert synthesize_config(_parse(body)) == {
+        "architecture": "s390x",
+        "os": "linux",
+        "config": {},
+        "history": [{}],
+    }
+
+
+def test_config_from_schema1() -> None:
+    config = config_from_schema1(_parse(SIGNED))
+    assert config.digest is None
+    assert json.loads(config.raw) == EXPECTED_CONFIG
+    assert config.env == ["PATH=/usr/local/bin:/usr/bin", "LANG=C.UTF-8"]
+    assert config.entrypoint == ["/entrypoint.sh"]
+    assert config.cmd == ["serve", "--port", "80"]
+    assert config.labels == {"maintainer": "someone", "org.example.version": "1.2"}
+    assert config.working_dir == "/srv"
+    assert config.user == "app"
+    assert config.exposed_ports == ["443/tcp", "80/tcp"]
+    assert config.volumes == ["/data"]
+    assert config.created == "2024-01-03T00:00:00Z"
+    assert config.author == "Someone <someone@example.com>"
+    assert config.docker_version == "20.10.7"
+    assert str(config.platform) == "linux/arm64"
+    assert [(h.created_by, h.empty_layer) for h in config.history] == [
+        ("/bin/sh -c #(nop) ADD file:abc in / ", False),
+        ("/bin/sh -c apk add curl", False),
+        ('/bin/sh -c #(nop)  CMD ["serve"]', True),
+    ]
