@@ -1,7 +1,7 @@
 """Pull images into OCI layouts: concurrent, verified, resumable, and all-or-nothing.
 
-:func:`pull` resolves a reference with the async client, plans the manifests and blobs to store, and
-downloads the blobs concurrently (``jobs`` at a time, over the client's one connection pool) into a
+:func:`pull` resolves a reference with the client, plans the manifests and blobs to store, and
+downloads the blobs concurrently (``jobs`` threads over the client's one connection pool) into a
 staging area inside the layout. Each blob is hashed as it streams to disk and checked against its
 descriptor's digest and size; a connection that drops mid-blob is resumed with ``Range`` when the
 registry answers 206, else restarted. A blob the layout already holds (verified by hashing) is not
@@ -12,16 +12,22 @@ Docker schema2 and OCI images keep their manifest bytes and digests. A schema1 i
 cannot hold, is converted like skopeo does: an OCI manifest whose config is synthesized from the
 history (with ``rootfs.diff_ids`` computed from the downloaded layers) and whose gzip layers are the
 non-throwaway ones, base first.
+
+Why threads and the sync client: streaming a blob through httpx's sync stack costs about half the CPU of
+its async stack (measured with ``bench/pull.py``), and hashing, socket reads and file writes all release
+the GIL, so a few threads keep the link and the disk busy.
 """
 
 from __future__ import annotations
 
-import asyncio
+import functools
 import gzip
 import json
 import os
+import threading
 import time
-from collections.abc import Awaitable, Iterable
+from collections.abc import Callable, Iterable
+from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
@@ -29,7 +35,7 @@ from typing import Any, Protocol
 import httpx
 
 from regpeek import mediatypes as mt
-from regpeek._async.registry import AsyncClient
+from regpeek._sync.registry import Client
 from regpeek.digest import Digest, DigestVerifier, compute
 from regpeek.errors import (
     AuthError,
@@ -52,7 +58,7 @@ _CHUNK = 1024 * 1024
 
 
 class PullProgress(Protocol):
-    """Receives progress events; every method is called from the event loop's thread."""
+    """Receives progress events, from the download threads (rich's Progress is thread-safe)."""
 
     def blob_started(self, digest: Digest, size: int, label: str) -> None: ...
 
@@ -135,22 +141,14 @@ def _descriptor_of(manifest: Manifest) -> Descriptor:
     return Descriptor(media_type=manifest.media_type, digest=manifest.digest, size=len(manifest.raw))
 
 
-async def _gather_or_cancel(jobs: Iterable[Awaitable[PulledBlob]]) -> list[PulledBlob]:
-    """Run all jobs; on the first failure cancel the rest and raise it."""
-    tasks = [asyncio.ensure_future(job) for job in jobs]
-    try:
-        return await asyncio.gather(*tasks)
-    except BaseException:
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
-        raise
+class _Stopped(Exception):
+    """Raised in a download thread when another download failed or the user interrupted."""
 
 
 class _Puller:
     def __init__(
         self,
-        client: AsyncClient,
+        client: Client,
         reference: Reference,
         layout: Layout,
         staging: Staging,
@@ -163,22 +161,44 @@ class _Puller:
         self.reference = reference
         self.layout = layout
         self.staging = staging
-        self.semaphore = asyncio.Semaphore(jobs)
+        self.jobs = jobs
+        self.stop = threading.Event()
         self.allow_nondistributable = allow_nondistributable
         self.progress = progress
 
-    async def fetch_all(self, blobs: Iterable[Descriptor]) -> list[PulledBlob]:
-        return await _gather_or_cancel(self._fetch(blob) for blob in blobs)
+    def fetch_all(self, blobs: Iterable[Descriptor]) -> list[PulledBlob]:
+        """Fetch every blob, ``jobs`` at a time; the first failure stops the others and is raised."""
+        return self._run_all([functools.partial(self._fetch, blob) for blob in blobs])
 
-    async def _fetch(self, descriptor: Descriptor) -> PulledBlob:
+    def _run_all(self, jobs: list[Callable[[], PulledBlob]]) -> list[PulledBlob]:
+        if not jobs:
+            return []
+        executor = ThreadPoolExecutor(
+            max_workers=min(self.jobs, len(jobs)), thread_name_prefix="regpeek-pull"
+        )
+        try:
+            futures = [executor.submit(job) for job in jobs]
+            wait(futures, return_when=FIRST_EXCEPTION)
+            for future in futures:
+                if future.done() and not isinstance(future.exception(), (_Stopped, type(None))):
+                    future.result()  # raises the first real failure
+            return [future.result() for future in futures]
+        except BaseException:
+            self.stop.set()  # the other downloads stop at their next chunk
+            raise
+        finally:
+            executor.shutdown(wait=True, cancel_futures=True)
+
+    def _fetch(self, descriptor: Descriptor) -> PulledBlob:
+        if self.stop.is_set():
+            raise _Stopped
         if self.layout.has_blob(descriptor):
             if self.progress:
                 self.progress.blob_finished(descriptor.digest, downloaded=False)
             return PulledBlob(descriptor.digest, descriptor.size, descriptor.media_type, downloaded=False)
         if descriptor.urls and not self.allow_nondistributable:
             return PulledBlob(descriptor.digest, descriptor.size, descriptor.media_type, False, skipped=True)
-        async with self.semaphore:
-            return await self._download(descriptor)
+        return self._download(descriptor)
 
     def _urls(self, descriptor: Descriptor) -> list[httpx.URL]:
         registry = self.client.blob_url(self.reference.repo, descriptor.digest)
@@ -187,7 +207,7 @@ class _Puller:
         foreign = [httpx.URL(url) for url in descriptor.urls if url.startswith(("https://", "http://"))]
         return [*foreign, registry]
 
-    async def _download(self, descriptor: Descriptor) -> PulledBlob:
+    def _download(self, descriptor: Descriptor) -> PulledBlob:
         digest = descriptor.digest
         what = f"blob {self.reference.repo}@{digest}"
         path = self.staging.temp_path(digest)
@@ -197,7 +217,7 @@ class _Puller:
         last_error: Exception | None = None
         for url in urls:
             try:
-                resumed = await self._stream_to(url, path, descriptor, what)
+                resumed = self._stream_to(url, path, descriptor, what)
             except (RegistryUnavailableError, NotFoundError, AuthError) as error:
                 last_error = error  # a foreign URL that fails: try the next, the registry last
                 if url is urls[-1]:
@@ -211,7 +231,7 @@ class _Puller:
             )
         raise last_error or RegistryUnavailableError(f"no source for {what}")
 
-    async def _stream_to(self, url: httpx.URL, path: Path, descriptor: Descriptor, what: str) -> int:
+    def _stream_to(self, url: httpx.URL, path: Path, descriptor: Descriptor, what: str) -> int:
         """Stream ``url`` into ``path``, resuming with Range after a dropped connection; verify at the end."""
         options = self.client.options
         verifier = DigestVerifier(descriptor.digest.algorithm)
@@ -221,7 +241,7 @@ class _Puller:
                 have = verifier.size
                 headers = {"Range": f"bytes={have}-"} if have else {}
                 try:
-                    async with self.client.http.stream(url, headers, what) as response:
+                    with self.client.http.stream(url, headers, what) as response:
                         if have and not _resumes_at(response, have):
                             out.seek(0)
                             out.truncate()
@@ -230,7 +250,9 @@ class _Puller:
                                 self.progress.blob_restarted(descriptor.digest, 0)
                         elif have:
                             resumed += 1
-                        async for chunk in response.aiter_bytes(_CHUNK):
+                        for chunk in response.iter_bytes():
+                            if self.stop.is_set():
+                                raise _Stopped
                             if verifier.size + len(chunk) > descriptor.size:
                                 raise SizeMismatchError(what, descriptor.size, verifier.size + len(chunk))
                             out.write(chunk)
@@ -243,7 +265,7 @@ class _Puller:
                         raise RegistryUnavailableError(
                             f"connection kept failing while downloading {what}: {error or type(error).__name__}"
                         ) from None
-                    await asyncio.sleep(retry_delay(options, attempt, None))
+                    time.sleep(retry_delay(options, attempt, None))
             out.flush()
             os.fsync(out.fileno())
         verifier.verify(what, descriptor.digest, descriptor.size)
@@ -267,14 +289,14 @@ def _diff_id(path: Path) -> str:
     return str(verifier.digest())
 
 
-async def _convert_schema1(puller: _Puller, manifest: Schema1Manifest) -> tuple[Descriptor, list[PulledBlob]]:
+def _convert_schema1(puller: _Puller, manifest: Schema1Manifest) -> tuple[Descriptor, list[PulledBlob]]:
     """Download a schema1 image's layers and stage an OCI manifest and synthesized config for it."""
     layers = [layer for layer in manifest.layers if not layer.throwaway]
     unknown = [Descriptor(mt.DOCKER_LAYER, layer.blob_sum, 0) for layer in layers]
-    sized = [await _sized(puller, descriptor) for descriptor in unknown]
-    pulled = await puller.fetch_all(sized)
+    sized = [_sized(puller, descriptor) for descriptor in unknown]
+    pulled = puller.fetch_all(sized)
     paths = [puller.staging.staged.get(d.digest) or puller.layout.blob_path(d.digest) for d in sized]
-    diff_ids = await asyncio.to_thread(lambda: [_diff_id(path) for path in paths])
+    diff_ids = [_diff_id(path) for path in paths]
     config_bytes = json.dumps(synthesize_config(manifest, diff_ids), separators=(",", ":")).encode()
     config = Descriptor(mt.OCI_CONFIG, compute(config_bytes), len(config_bytes))
     puller.staging.add_bytes(config, config_bytes)
@@ -290,17 +312,17 @@ async def _convert_schema1(puller: _Puller, manifest: Schema1Manifest) -> tuple[
     return descriptor, pulled
 
 
-async def _sized(puller: _Puller, descriptor: Descriptor) -> Descriptor:
+def _sized(puller: _Puller, descriptor: Descriptor) -> Descriptor:
     """Schema1 layers carry no size: ask the registry with a HEAD (or use the local copy's size)."""
     local = puller.layout.blob_path(descriptor.digest)
     if local.exists():
         return Descriptor(descriptor.media_type, descriptor.digest, local.stat().st_size)
-    size = await puller.client.blob_size(puller.reference.repo, descriptor.digest)
+    size = puller.client.blob_size(puller.reference.repo, descriptor.digest)
     return Descriptor(descriptor.media_type, descriptor.digest, size)
 
 
-async def pull(
-    client: AsyncClient,
+def pull(
+    client: Client,
     ref: Reference | str,
     destination: Path | str,
     *,
@@ -321,7 +343,7 @@ async def pull(
     layout = Layout(destination)
     remove_stale_staging(layout)
     name = ref_name or reference.tag or str(reference)
-    top = await client.fetch_manifest(reference)
+    top = client.fetch_manifest(reference)
     with layout.staging() as staging:
         puller = _Puller(
             client,
@@ -342,7 +364,7 @@ async def pull(
                 plan.add_manifest(entry, top.raw)
             children = top.manifests if all_platforms else [top.select(only(_wanted(client, platform)))]
             for child_entry in children:
-                child = await client.fetch_manifest(reference, descriptor=child_entry)
+                child = client.fetch_manifest(reference, descriptor=child_entry)
                 if not isinstance(child, ImageManifest):
                     raise UnsupportedError(f"index {reference} holds a {child.media_type} entry")
                 plan.add_manifest(child_entry, child.raw)
@@ -358,12 +380,12 @@ async def pull(
             plan.add_manifest(entry, top.raw)
             plan.add_image(top, "")
         else:
-            entry, pulled = await _convert_schema1(puller, top)
+            entry, pulled = _convert_schema1(puller, top)
             converted = True
             plan.platforms.append(f"linux/{top.architecture}" if top.architecture else "")
         for descriptor, raw in plan.small.values():
             staging.add_bytes(descriptor, raw)
-        pulled += await puller.fetch_all(plan.blobs.values())
+        pulled += puller.fetch_all(plan.blobs.values())
         annotations = {**dict(entry.annotations), REF_NAME: name}
         index_entry: dict[str, Any] = {**entry.to_oci(), "annotations": annotations}
         if entry_platform is not None:
@@ -382,7 +404,7 @@ async def pull(
     )
 
 
-def _wanted(client: AsyncClient, platform: Platform | str | None) -> Platform:
+def _wanted(client: Client, platform: Platform | str | None) -> Platform:
     if platform is None:
         return client.default_platform
     return Platform.parse(platform) if isinstance(platform, str) else platform

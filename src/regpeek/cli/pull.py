@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import json
 import sys
 
 import click
 
-from regpeek._async.registry import AsyncClient
+from regpeek._sync.registry import Client
 from regpeek.cli.options import Settings, registry_options
 from regpeek.cli.scrub import remember_secrets
 from regpeek.pull import PullResult, pull
@@ -21,7 +20,7 @@ def _human(size: int) -> str:
     return human_size(size)
 
 
-async def _pull(
+def _pull(
     settings: Settings,
     ref: str,
     dest: str,
@@ -33,7 +32,7 @@ async def _pull(
 ) -> PullResult:
     arguments = settings.client_arguments()
     platform = arguments.pop("platform")
-    async with AsyncClient(**arguments) as client:
+    with Client(**arguments) as client:
         remember_secrets(client.credentials.secrets)
         try:
             progress = None
@@ -42,7 +41,7 @@ async def _pull(
 
                 progress = RichPullProgress(f"pulling {ref}")
             with progress or contextlib.nullcontext():
-                return await pull(
+                return pull(
                     client,
                     ref,
                     dest,
@@ -89,9 +88,7 @@ def pull_command(
     Blobs are verified as they stream; DEST changes only when the whole image is verified.
     """
     show_progress = not quiet and not as_json and sys.stderr.isatty()
-    result = asyncio.run(
-        _pull(settings, ref, dest, all_platforms, jobs, allow_nondistributable, ref_name, show_progress)
-    )
+    result = _pull(settings, ref, dest, all_platforms, jobs, allow_nondistributable, ref_name, show_progress)
     if as_json:
         click.echo(json.dumps(result.to_json(), indent=2))
         return
