@@ -239,6 +239,8 @@ class _Puller:
         with open(path, "wb") as out:
             for attempt in range(1, options.retries + 2):
                 have = verifier.size
+                if have and have == descriptor.size:
+                    break  # everything arrived before the connection dropped: nothing left to ask for
                 headers = {"Range": f"bytes={have}-"} if have else {}
                 try:
                     with self.client.http.stream(url, headers, what) as response:

@@ -225,3 +225,40 @@ def test_pull_usage_errors(argv: list[str], registry: Registry, tmp_path: Path) 
     )
     assert done.code == 2
     assert not (tmp_path / "x").exists()
+
+
+def test_interrupted_download_resumes_with_range(
+    registry: Registry, samples: dict[str, Any], tmp_path: Path
+) -> None:
+    """The connection drops mid-layer: the rest comes with a Range request and the blob verifies."""
+    from tests.support.faultproxy import FaultProxy, reset_after
+
+    big = max(samples["samples/oci-mixed"].layers, key=lambda layer: layer.size)
+    half = big.size // 2
+    with FaultProxy.for_registry(registry) as proxy:
+        proxy.add(reset_after(half), path=f"/blobs/{big.digest}$", method="GET", times=1)
+        with regpeek.Client(**client_options(registry, retries=2)) as client:
+            result = pull(client, f"{proxy.host}/samples/oci-mixed", tmp_path / "l", jobs=1)
+        gets = proxy.matching(f"/blobs/{big.digest}$", method="GET")
+        assert [(r.header("Range"), r.status) for r in gets] == [(None, 200), (f"bytes={half}-", 206)]
+    [pulled] = [blob for blob in result.blobs if str(blob.digest) == big.digest]
+    assert (pulled.downloaded, pulled.resumed) == (True, 1)
+    assert _blob(tmp_path / "l", big.digest) == big.data
+
+
+def test_restart_when_range_is_not_honoured(
+    registry: Registry, samples: dict[str, Any], tmp_path: Path
+) -> None:
+    """A registry that answers a Range request with 200 and the whole blob: the blob starts over."""
+    from tests.support.faultproxy import FaultProxy, reset_after
+
+    big = max(samples["samples/oci-mixed"].layers, key=lambda layer: layer.size)
+    with FaultProxy(registry.url, strip_request_headers=["range"]) as proxy:
+        proxy.add(reset_after(big.size // 3), path=f"/blobs/{big.digest}$", method="GET", times=1)
+        with regpeek.Client(**client_options(registry, retries=2)) as client:
+            result = pull(client, f"{proxy.host}/samples/oci-mixed", tmp_path / "l", jobs=1)
+        statuses = [r.status for r in proxy.matching(f"/blobs/{big.digest}$", method="GET")]
+        assert statuses == [200, 200]
+    [pulled] = [blob for blob in result.blobs if str(blob.digest) == big.digest]
+    assert (pulled.downloaded, pulled.resumed) == (True, 0)
+    assert _blob(tmp_path / "l", big.digest) == big.data
