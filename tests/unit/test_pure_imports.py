@@ -22,6 +22,7 @@ PURE = [
     "manifest",
     "schema1",
     "config",
+    "diff",
 ]
 PURE_MODULES = {f"regpeek.{name}" for name in PURE}
 

@@ -1,0 +1,439 @@
+"""The on-disk blob cache: hits and misses, verification, corruption, LRU eviction, prune, processes."""
+
+from __future__ import annotations
+
+import hashlib
+import multiprocessing
+import os
+import random
+import time
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
+
+import platformdirs
+import pytest
+
+from regpeek.cache import (
+    DEFAULT_MAX_BYTES,
+    MAX_ENTRY_SIZE,
+    RESCAN_EVERY,
+    STALE_TEMP_SECONDS,
+    BlobCache,
+    CacheInfo,
+    NullCache,
+    PruneResult,
+    default_cache_dir,
+)
+from regpeek.digest import Digest, compute
+from regpeek.errors import DigestMismatchError, UsageError
+
+
+def blob(seed: str, size: int = 100) -> tuple[Digest, bytes]:
+    data = (seed.encode() * (size // max(len(seed), 1) + 1))[:size]
+    return compute(data), data
+
+
+def entry_files(root: Path) -> list[Path]:
+    return sorted(p for p in (root / "blobs").rglob("*") if p.is_file() and not p.name.startswith("."))
+
+
+def temp_files(root: Path) -> list[Path]:
+    return sorted(p for p in root.rglob("*.tmp"))
+
+
+def set_mtime(path: Path, seconds: int) -> None:
+    os.utime(path, ns=(seconds * 10**9, seconds * 10**9))
+
+
+# -- get and put ------------------------------------------------------------------------------------
+
+
+def test_miss_then_hit(tmp_path: Path) -> None:
+    cache = BlobCache(tmp_path)
+    digest, data = blob("manifest")
+    assert cache.get(digest) is None
+    assert cache.put(digest, data) is True
+    assert cache.get(digest) == data
+    assert (tmp_path / "blobs" / "sha256" / digest.hex).read_bytes() == data
+    assert temp_files(tmp_path) == []
+
+
+def test_sha512_entries(tmp_path: Path) -> None:
+    cache = BlobCache(tmp_path)
+    data = b"config"
+    digest = compute(data, "sha512")
+    assert cache.put(digest, data)
+    assert cache.get(digest) == data
+    assert cache.path_for(digest) == tmp_path / "blobs" / "sha512" / digest.hex
+
+
+def test_put_verifies_before_storing(tmp_path: Path) -> None:
+    cache = BlobCache(tmp_path)
+    digest, _ = blob("right")
+    with pytest.raises(DigestMismatchError):
+        cache.put(digest, b"wrong")
+    assert cache.get(digest) is None
+    assert entry_files(tmp_path) == []
+
+
+def test_unvalidated_digest_never_becomes_a_path(tmp_path: Path) -> None:
+    cache = BlobCache(tmp_path)
+    sneaky = Digest("sha256", "../../../etc/passwd")
+    with pytest.raises(UsageError):
+        cache.path_for(sneaky)
+    with pytest.raises(UsageError):
+        cache.get(sneaky)
+
+
+def test_put_of_existing_entry_is_a_use(tmp_path: Path) -> None:
+    cache = BlobCache(tmp_path)
+    digest, data = blob("again")
+    cache.put(digest, data)
+    path = cache.path_for(digest)
+    set_mtime(path, 1000)
+    inode = path.stat().st_ino
+    assert cache.put(digest, data)
+    assert path.stat().st_ino == inode
+    assert path.stat().st_mtime > 1000
+
+
+def test_hit_refreshes_recency(tmp_path: Path) -> None:
+    cache = BlobCache(tmp_path)
+    digest, data = blob("used")
+    cache.put(digest, data)
+    set_mtime(cache.path_for(digest), 1000)
+    assert cache.get(digest) == data
+    assert cache.path_for(digest).stat().st_mtime >= time.time() - 60
+
+
+def test_oversized_content_is_not_cached(tmp_path: Path) -> None:
+    big = b"x" * (MAX_ENTRY_SIZE + 1)
+    cache = BlobCache(tmp_path)
+    assert cache.put(compute(big), big) is False
+    small = BlobCache(tmp_path / "small", max_bytes=50)
+    digest, data = blob("over-the-bound", 51)
+    assert small.put(digest, data) is False
+    assert small.get(digest) is None
+    assert entry_files(tmp_path) == []
+
+
+def test_unwritable_cache_stores_nothing_and_does_not_raise(tmp_path: Path) -> None:
+    (tmp_path / "file").write_bytes(b"")
+    cache = BlobCache(tmp_path / "file")  # the root is a file: nothing can be created under it
+    digest, data = blob("nowhere")
+    assert cache.put(digest, data) is False
+    assert cache.get(digest) is None
+
+
+# -- corruption -----------------------------------------------------------------------------------
+
+
+def _flip_byte(path: Path) -> None:
+    raw = bytearray(path.read_bytes())
+    raw[len(raw) // 2] ^= 0x01
+    path.write_bytes(bytes(raw))
+
+
+def _truncate(path: Path) -> None:
+    path.write_bytes(path.read_bytes()[:-1])
+
+
+def _empty(path: Path) -> None:
+    path.write_bytes(b"")
+
+
+def _grow(path: Path) -> None:
+    path.write_bytes(path.read_bytes() + b"\0" * (MAX_ENTRY_SIZE + 10))
+
+
+@pytest.mark.parametrize("damage", [_flip_byte, _truncate, _empty, _grow])
+def test_corrupt_entry_is_discarded_not_served(tmp_path: Path, damage: object) -> None:
+    assert callable(damage)
+    cache = BlobCache(tmp_path)
+    digest, data = blob("precious")
+    cache.put(digest, data)
+    damage(cache.path_for(digest))
+    assert cache.get(digest) is None
+    assert not cache.path_for(digest).exists()
+    assert cache.put(digest, data)  # and it can be stored again
+    assert cache.get(digest) == data
+
+
+def test_put_over_a_corrupt_entry_of_another_size_repairs_it(tmp_path: Path) -> None:
+    cache = BlobCache(tmp_path)
+    digest, data = blob("repair")
+    cache.put(digest, data)
+    _truncate(cache.path_for(digest))
+    assert cache.put(digest, data)
+    assert cache.path_for(digest).read_bytes() == data
+
+
+# -- eviction -------------------------------------------------------------------------------------
+
+
+def test_lru_evicts_oldest_mtime_first(tmp_path: Path) -> None:
+    cache = BlobCache(tmp_path, max_bytes=300)
+    a, b, c, d, e = (blob(name) for name in "abcde")
+    for digest, data in (a, b, c):
+        cache.put(digest, data)
+    set_mtime(cache.path_for(a[0]), 1000)
+    set_mtime(cache.path_for(b[0]), 3000)
+    set_mtime(cache.path_for(c[0]), 2000)
+    cache.put(*d)  # 400 bytes > 300: the least recently used (a) goes
+    assert {p.name for p in entry_files(tmp_path)} == {b[0].hex, c[0].hex, d[0].hex}
+    cache.put(*e)  # then c (2000), not b (3000)
+    assert {p.name for p in entry_files(tmp_path)} == {b[0].hex, d[0].hex, e[0].hex}
+
+
+def test_a_hit_protects_an_entry_from_eviction(tmp_path: Path) -> None:
+    cache = BlobCache(tmp_path, max_bytes=200)
+    a, b, c = (blob(name) for name in "abc")
+    cache.put(*a)
+    cache.put(*b)
+    set_mtime(cache.path_for(a[0]), 1000)
+    set_mtime(cache.path_for(b[0]), 2000)
+    assert cache.get(a[0]) == a[1]  # a is now the most recently used
+    cache.put(*c)
+    assert cache.get(a[0]) == a[1]
+    assert cache.get(b[0]) is None
+
+
+def test_bound_holds_after_every_put(tmp_path: Path) -> None:
+    rng = random.Random(7)
+    cache = BlobCache(tmp_path, max_bytes=5000)
+    for i in range(300):
+        cache.put(*blob(f"entry-{i}", rng.randrange(1, 1000)))
+        assert cache.info().bytes <= 5000
+    assert cache.info().entries > 0
+
+
+def test_puts_rescan_at_least_every_n_puts(tmp_path: Path) -> None:
+    cache = BlobCache(tmp_path, max_bytes=5000)
+    cache.put(*blob("first", 10))
+    outside = BlobCache(tmp_path, max_bytes=10**9)  # another process with a larger bound
+    for i in range(20):
+        outside.put(*blob(f"big-{i}", 1000))
+    assert cache.info().bytes > 5000
+    for i in range(RESCAN_EVERY):
+        cache.put(*blob(f"small-{i}", 10))
+    assert cache.info().bytes <= 5000
+
+
+def test_missing_usage_file_forces_a_scan(tmp_path: Path) -> None:
+    cache = BlobCache(tmp_path, max_bytes=250)
+    for name in "abc":
+        BlobCache(tmp_path, max_bytes=10**9).put(*blob(name))
+    (tmp_path / ".usage").unlink()
+    cache.put(*blob("d"))
+    assert cache.info().bytes <= 250
+
+
+# -- info, prune, clear ----------------------------------------------------------------------------
+
+
+def test_info(tmp_path: Path) -> None:
+    cache = BlobCache(tmp_path / "cache", max_bytes=1000)
+    assert cache.info() == CacheInfo(tmp_path / "cache", 0, 0, 1000)
+    cache.put(*blob("a", 10))
+    cache.put(*blob("b", 20))
+    (tmp_path / "cache" / "blobs" / "sha256" / "README").write_text("not an entry")
+    info = cache.info()
+    assert info == CacheInfo(tmp_path / "cache", 2, 30, 1000)
+    assert info.to_json() == {
+        "path": str(tmp_path / "cache"),
+        "enabled": True,
+        "entries": 2,
+        "bytes": 30,
+        "max_bytes": 1000,
+    }
+
+
+def test_default_bound() -> None:
+    assert BlobCache(Path("/nonexistent")).max_bytes == DEFAULT_MAX_BYTES == 256 * 1024 * 1024
+
+
+@pytest.mark.parametrize("bad", [-1, True, 1.5])
+def test_invalid_bounds(tmp_path: Path, bad: object) -> None:
+    with pytest.raises(UsageError):
+        BlobCache(tmp_path, max_bytes=bad)  # type: ignore[arg-type]
+    with pytest.raises(UsageError):
+        BlobCache(tmp_path).prune(bad)  # type: ignore[arg-type]
+
+
+def test_prune_to_a_bound_and_to_zero(tmp_path: Path) -> None:
+    cache = BlobCache(tmp_path, max_bytes=10_000)
+    entries = [blob(name, 100) for name in "abcde"]
+    for seconds, (digest, data) in enumerate(entries, 1000):
+        cache.put(digest, data)
+        set_mtime(cache.path_for(digest), seconds)
+    assert cache.prune() == PruneResult(0, 0)
+    assert cache.prune(250) == PruneResult(3, 300)
+    assert {p.name for p in entry_files(tmp_path)} == {entries[3][0].hex, entries[4][0].hex}
+    assert cache.prune(0) == PruneResult(2, 200)
+    assert cache.info().entries == 0
+    assert cache.prune(0).to_json() == {"removed": 0, "freed_bytes": 0}
+
+
+def test_prune_of_a_missing_cache_creates_nothing(tmp_path: Path) -> None:
+    cache = BlobCache(tmp_path / "absent")
+    assert cache.prune() == PruneResult()
+    assert cache.clear() == PruneResult()
+    assert not (tmp_path / "absent").exists()
+
+
+def test_prune_removes_stale_temp_files_only(tmp_path: Path) -> None:
+    cache = BlobCache(tmp_path)
+    digest, data = blob("kept")
+    cache.put(digest, data)
+    directory = cache.path_for(digest).parent
+    stale = directory / f".{digest.hex}.123-abcd.tmp"
+    fresh = directory / f".{digest.hex}.456-ef01.tmp"
+    other = directory / "notes.txt"
+    for path in (stale, fresh, other):
+        path.write_bytes(b"partial")
+    old = int(time.time()) - STALE_TEMP_SECONDS - 60
+    set_mtime(stale, old)
+    set_mtime(other, old)
+    assert cache.prune() == PruneResult(1, len(b"partial"))
+    assert not stale.exists()
+    assert fresh.exists()
+    assert other.exists()
+    assert cache.get(digest) == data
+
+
+def test_clear(tmp_path: Path) -> None:
+    cache = BlobCache(tmp_path)
+    for name in "abc":
+        cache.put(*blob(name, 10))
+    (tmp_path / "blobs" / "sha256" / ".x.1-2.tmp").write_bytes(b"12345")
+    assert cache.clear() == PruneResult(4, 35)
+    assert cache.info().entries == 0
+    assert temp_files(tmp_path) == []
+    cache.put(*blob("after", 10))
+    assert cache.info().entries == 1
+
+
+# -- NullCache and the default directory ------------------------------------------------------------
+
+
+def test_null_cache_stores_nothing() -> None:
+    cache = NullCache()
+    digest, data = blob("ignored")
+    assert cache.put(digest, data) is False
+    assert cache.get(digest) is None
+    with pytest.raises(DigestMismatchError):
+        cache.put(digest, b"wrong")
+    assert cache.info() == CacheInfo(None, 0, 0, 0)
+    assert cache.info().to_json() == {
+        "path": None,
+        "enabled": False,
+        "entries": 0,
+        "bytes": 0,
+        "max_bytes": 0,
+    }
+    assert cache.prune() == PruneResult()
+    assert cache.prune(0) == PruneResult()
+    assert cache.clear() == PruneResult()
+
+
+def test_default_cache_dir_from_environment(tmp_path: Path) -> None:
+    assert default_cache_dir({"REGPEEK_CACHE_DIR": str(tmp_path)}) == tmp_path
+    expected = Path(platformdirs.user_cache_dir("regpeek"))
+    assert default_cache_dir({}) == expected
+    assert default_cache_dir({"REGPEEK_CACHE_DIR": ""}) == expected
+
+
+def test_default_cache_dir_reads_os_environ(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("REGPEEK_CACHE_DIR", str(tmp_path / "c"))
+    assert default_cache_dir() == tmp_path / "c"
+    monkeypatch.delenv("REGPEEK_CACHE_DIR")
+    assert default_cache_dir() == Path(platformdirs.user_cache_dir("regpeek"))
+
+
+# -- several processes -----------------------------------------------------------------------------
+
+SHARED_BOUND = 400_000
+RUN_SECONDS = 1.0
+
+
+def _shared_blobs() -> list[tuple[Digest, bytes]]:
+    return [blob(f"shared-{i}", 500 + 1999 * i) for i in range(40)]
+
+
+def _start_together(sync: Path, name: str) -> float:
+    """Signal readiness, wait for the go file; returns when to stop."""
+    (sync / f"ready-{name}").touch()
+    deadline = time.monotonic() + 60
+    while not (sync / "go").exists() and time.monotonic() < deadline:
+        time.sleep(0.005)
+    return time.monotonic() + RUN_SECONDS
+
+
+def _writer(root: str, seed: int, sync: str) -> tuple[int, int]:
+    """Put and get overlapping entries; any entry file seen on disk must be whole."""
+    rng = random.Random(seed)
+    cache = BlobCache(Path(root), max_bytes=SHARED_BOUND)
+    blobs = _shared_blobs()
+    hits = rounds = 0
+    stop = _start_together(Path(sync), f"writer-{seed}")
+    while time.monotonic() < stop:
+        rounds += 1
+        digest, data = rng.choice(blobs)
+        if rng.random() < 0.5:
+            cache.put(digest, data)
+        else:
+            got = cache.get(digest)
+            assert got is None or got == data
+            hits += got is not None
+        try:
+            raw = cache.path_for(digest).read_bytes()
+        except FileNotFoundError:
+            continue
+        assert hashlib.sha256(raw).hexdigest() == digest.hex, "a partial entry was visible"
+    return rounds, hits
+
+
+def _pruner(root: str, seed: int, sync: str) -> int:
+    """Prune to random bounds, and now and then clear, while the writers run."""
+    rng = random.Random(seed)
+    cache = BlobCache(Path(root), max_bytes=SHARED_BOUND)
+    rounds = 0
+    stop = _start_together(Path(sync), "pruner")
+    while time.monotonic() < stop:
+        choice = rng.random()
+        if choice < 0.05:
+            cache.clear()
+        elif choice < 0.5:
+            cache.prune(rng.randrange(SHARED_BOUND))
+        else:
+            cache.prune()
+        rounds += 1
+        time.sleep(0.002)
+    return rounds
+
+
+def test_concurrent_processes(tmp_path: Path) -> None:
+    root = tmp_path / "cache"
+    sync = tmp_path / "sync"
+    sync.mkdir()
+    context = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(max_workers=5, mp_context=context) as pool:
+        pruner = pool.submit(_pruner, str(root), 99, str(sync))
+        writers = [pool.submit(_writer, str(root), seed, str(sync)) for seed in range(4)]
+        deadline = time.monotonic() + 60
+        while len(list(sync.glob("ready-*"))) < 5 and time.monotonic() < deadline:
+            time.sleep(0.01)
+        (sync / "go").touch()
+        results = [future.result(timeout=60) for future in writers]
+        prunes = pruner.result(timeout=60)
+    assert prunes > 0  # not vacuous, even on a loaded machine
+    assert all(rounds > 0 for rounds, _ in results)
+    assert sum(hits for _, hits in results) > 0
+    assert temp_files(root) == []
+    for path in entry_files(root):
+        assert hashlib.sha256(path.read_bytes()).hexdigest() == path.name
+    cache = BlobCache(root, max_bytes=SHARED_BOUND)
+    cache.prune()
+    assert cache.info().bytes <= SHARED_BOUND
+    for digest, data in _shared_blobs():
+        assert cache.get(digest) in (None, data)
