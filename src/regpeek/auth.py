@@ -16,17 +16,22 @@ The handshake (Docker token spec), with no ``/v2/`` ping first:
 from __future__ import annotations
 
 import base64
+import contextlib
 import json
 import re
 import time
 from collections.abc import AsyncGenerator, Callable, Generator
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import httpx
 
 from regpeek.challenge import Challenge, parse_all
 from regpeek.credentials import Credentials, CredentialStore
 from regpeek.errors import AuthError, TooLargeError
+
+if TYPE_CHECKING:
+    import asyncio
 
 __all__ = ["RegistryAuth", "scope_for_path"]
 
@@ -66,6 +71,7 @@ class RegistryAuth(httpx.Auth):
         self._bearer: dict[str, Challenge] = {}  # api host -> its last Bearer challenge
         self._basic: set[str] = set()  # api hosts that asked for Basic
         self._tokens: dict[tuple[str, str], _Token] = {}
+        self._locks: dict[tuple[str, str], asyncio.Lock] = {}
         self.token_requests = 0
 
     def register(self, api_host: str, registry: str) -> None:
@@ -98,21 +104,36 @@ class RegistryAuth(httpx.Auth):
                 return
 
     async def async_auth_flow(self, request: httpx.Request) -> AsyncGenerator[httpx.Request, httpx.Response]:
-        flow = self._flow(request)
-        step = next(flow)
-        while True:
-            outgoing, needs_body = step
-            response = yield outgoing
-            if needs_body:
-                body = bytearray()
-                async for chunk in response.aiter_bytes():
-                    body += chunk
-                    _check_cap(len(body))
-                _set_body(response, bytes(body))
-            try:
-                step = flow.send(response)
-            except StopIteration:
-                return
+        # Concurrent tasks share tokens: while no token is live for this host and scope, requests for
+        # it go one at a time, so the first fetches the token and the others find it cached.
+        lock = self._first_request_lock(request)
+        async with lock if lock is not None else contextlib.nullcontext():
+            flow = self._flow(request)
+            step = next(flow)
+            while True:
+                outgoing, needs_body = step
+                response = yield outgoing
+                if needs_body:
+                    body = bytearray()
+                    async for chunk in response.aiter_bytes():
+                        body += chunk
+                        _check_cap(len(body))
+                    _set_body(response, bytes(body))
+                try:
+                    step = flow.send(response)
+                except StopIteration:
+                    return
+
+    def _first_request_lock(self, request: httpx.Request) -> asyncio.Lock | None:
+        host = request.url.netloc.decode()
+        if host not in self._registries or host in self._basic:
+            return None
+        key = (host, scope_for_path(request.url.path, request.method) or "")
+        if key in self._live_tokens():
+            return None
+        import asyncio  # only async clients get here; the sync CLI never loads asyncio
+
+        return self._locks.setdefault(key, asyncio.Lock())
 
     # -- the protocol -------------------------------------------------------------------------
 

@@ -43,8 +43,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
-import platformdirs
-
 from regpeek.digest import Digest, compute, verify_bytes
 from regpeek.errors import UsageError
 from regpeek.manifest import MAX_MANIFEST_SIZE
@@ -80,6 +78,8 @@ def default_cache_dir(environ: Mapping[str, str] | None = None) -> Path:
     configured = env.get("REGPEEK_CACHE_DIR")
     if configured:
         return Path(configured)
+    import platformdirs  # only when no directory is given
+
     return Path(platformdirs.user_cache_dir("regpeek"))
 
 

@@ -28,7 +28,7 @@ from regpeek.digest import Digest, DigestVerifier
 from regpeek.errors import MalformedError, NotFoundError, UsageError, VerificationError
 from regpeek.manifest import MAX_MANIFEST_SIZE, Descriptor
 
-__all__ = ["REF_NAME", "Layout", "LayoutReference", "Staging"]
+__all__ = ["REF_NAME", "Layout", "LayoutReference", "Staging", "write_file_atomically"]
 
 REF_NAME = "org.opencontainers.image.ref.name"
 _LAYOUT_FILE = {"imageLayoutVersion": "1.0.0"}
@@ -83,16 +83,24 @@ def _fsync_dir(path: Path) -> None:
         os.close(fd)
 
 
-def _write_atomically(path: Path, data: bytes) -> None:
-    temp = path.with_name(f".{path.name}.{secrets.token_hex(6)}.tmp")
+@contextlib.contextmanager
+def write_file_atomically(path: Path | str) -> Iterator[BinaryIO]:
+    """Write ``path`` through a temporary file beside it, renamed into place only on success."""
+    target = Path(path)
+    temp = target.with_name(f".{target.name}.{secrets.token_hex(6)}.tmp")
     try:
         with open(temp, "wb") as out:
-            out.write(data)
+            yield out
             out.flush()
             os.fsync(out.fileno())
-        os.replace(temp, path)
+        os.replace(temp, target)
     finally:
         temp.unlink(missing_ok=True)
+
+
+def _write_atomically(path: Path, data: bytes) -> None:
+    with write_file_atomically(path) as out:
+        out.write(data)
     _fsync_dir(path.parent)
 
 

@@ -157,7 +157,7 @@ class Reference:
         """What the manifests endpoint is asked for: the digest when there is one, else the tag."""
         return str(self.digest) if self.digest else (self.tag or "latest")
 
-    def with_digest(self, digest: Digest) -> Reference:
+    def with_digest(self, digest: Digest | None) -> Reference:
         return replace(self, digest=digest)
 
     def __str__(self) -> str:

@@ -23,6 +23,8 @@ PURE = [
     "schema1",
     "config",
     "diff",
+    "listing",
+    "tree",
 ]
 PURE_MODULES = {f"regpeek.{name}" for name in PURE}
 

@@ -24,12 +24,14 @@ import httpx
 
 from regpeek._sync.http import SyncHTTP
 from regpeek.auth import RegistryAuth
+from regpeek.cache import Cache, NullCache
 from regpeek.config import ImageConfig, InspectResult, build_inspect, config_from_schema1
 from regpeek.credentials import CredentialStore
 from regpeek.digest import Digest, compute, verify_bytes
 from regpeek.errors import (
     DigestMismatchError,
     MalformedError,
+    NotFoundError,
     PlatformNotFoundError,
     SizeMismatchError,
     UnsupportedError,
@@ -37,6 +39,7 @@ from regpeek.errors import (
 )
 from regpeek.hostinfo import default_platform
 from regpeek.layout import REF_NAME, Layout, LayoutReference
+from regpeek.listing import Listing, RateLimit, Referrers
 from regpeek.manifest import (
     MAX_MANIFEST_SIZE,
     Descriptor,
@@ -47,11 +50,12 @@ from regpeek.manifest import (
     ensure_expected,
     parse,
 )
-from regpeek.mediatypes import MANIFEST_ACCEPT
+from regpeek.mediatypes import MANIFEST_ACCEPT, OCI_INDEX
 from regpeek.platform import Platform, only
 from regpeek.reference import Reference, Repository
 from regpeek.schema1 import Schema1Manifest
 from regpeek.transport import HttpOptions, next_link
+from regpeek.tree import Node, image_node, index_node
 
 __all__ = ["Client", "Resolved"]
 
@@ -114,6 +118,7 @@ class Client:
         retries: int = 3,
         options: HttpOptions | None = None,
         credentials: CredentialStore | None = None,
+        cache: Cache | None = None,
         transport: httpx.BaseTransport | None = None,
     ) -> None:
         if options is not None and transport is not None:
@@ -128,6 +133,7 @@ class Client:
                 transport=transport,
             )
         self.options = options
+        self.cache: Cache = cache if cache is not None else NullCache()
         self.default_platform = _platform(platform) or default_platform()
         self.credentials = credentials or CredentialStore(
             username=username, password=password, authfile=authfile
@@ -172,20 +178,35 @@ class Client:
             entry = descriptor or layout.find(reference.name)
             return parse(layout.read_blob(entry), entry.media_type or None, entry.digest.algorithm)
         wanted = descriptor.digest if descriptor is not None else reference.digest
+        content_type = descriptor.media_type if descriptor is not None else None
+        if wanted is None and not isinstance(self.cache, NullCache) and accept == MANIFEST_ACCEPT:
+            # A tag is resolved on every call, with a HEAD (free on Docker Hub's rate limit); what it
+            # names may already be in the cache.
+            what = f"manifest {reference}"
+            head = self.http.head(
+                self._url(reference.repo, f"manifests/{reference.target}"), {"Accept": accept}, what
+            )
+            wanted = _header_digest(head.headers.get("Docker-Content-Digest"), what)
+            content_type = head.headers.get("Content-Type")
+        cached = self.cache.get(wanted) if wanted is not None else None
+        if cached is not None and wanted is not None:
+            return _checked(
+                parse(cached, content_type, wanted.algorithm),
+                cached,
+                wanted,
+                descriptor,
+                f"cached manifest {wanted}",
+            )
         target = str(wanted) if wanted is not None else reference.target
         what = f"manifest {reference.repo}@{wanted}" if wanted else f"manifest {reference}"
         response, body = self.http.get(
             self._url(reference.repo, f"manifests/{target}"), {"Accept": accept}, what, MAX_MANIFEST_SIZE
         )
         manifest = parse(body, response.headers.get("Content-Type"), wanted.algorithm if wanted else "sha256")
-        ensure_expected(manifest, wanted, what)
-        if (
-            descriptor is not None
-            and not isinstance(manifest, Schema1Manifest)
-            and len(body) != descriptor.size
-        ):
-            raise SizeMismatchError(what, descriptor.size, len(body))
+        _checked(manifest, body, wanted, descriptor, what)
         _check_content_digest(manifest, body, response.headers.get("Docker-Content-Digest"), what)
+        if not isinstance(manifest, Schema1Manifest):  # a signed schema1 digest is not of its bytes
+            self.cache.put(manifest.digest, body)
         return manifest
 
     def manifest(self, ref: AnyReference | str, platform: Platform | str | None = None) -> Manifest:
@@ -218,10 +239,14 @@ class Client:
             return descriptor.data
         if isinstance(repository, LayoutReference):
             return Layout(repository.path).read_blob(descriptor)
+        cached = self.cache.get(descriptor.digest)
+        if cached is not None and len(cached) == descriptor.size:
+            return cached
         _, body = self.http.get(
             self._url(repository, f"blobs/{descriptor.digest}"), {}, what, max(descriptor.size, 0)
         )
         verify_bytes(what, body, descriptor.digest, descriptor.size)
+        self.cache.put(descriptor.digest, body)
         return body
 
     def blob_url(self, repo: Repository, digest: Digest) -> httpx.URL:
@@ -307,38 +332,140 @@ class Client:
 
     def tags(self, repository: Repository | Reference | str) -> list[str]:
         """Every tag of a repository, following ``Link`` pagination."""
+        return (self.list_tags(repository)).names
+
+    def list_tags(self, repository: Repository | Reference | str) -> Listing:
+        """Every tag of a repository, with how many pages it took."""
         repo = _repository(repository)
         if isinstance(repo, LayoutReference):
-            return sorted(
+            names = sorted(
                 e.annotations[REF_NAME] for e in Layout(repo.path).entries() if REF_NAME in e.annotations
             )
-        url: httpx.URL | None = self._url(repo, "tags/list")
-        tags: list[str] = []
+            return Listing(str(repo), names, 0)
+        return self._paginate(self._url(repo, "tags/list"), "tags", f"tags of {repo}", str(repo))
+
+    def catalog(self, registry: str, page_size: int | None = None) -> Listing:
+        """Every repository of a registry (``/v2/_catalog``), following ``Link`` pagination."""
+        repo = Repository.parse(f"{registry}/x")  # normalises docker.io and validates the host
+        self.auth.register(repo.api_host, repo.registry)
+        url = httpx.URL(f"{self.options.scheme}://{repo.api_host}/v2/_catalog")
+        if page_size is not None:
+            url = url.copy_merge_params({"n": page_size})
+        return self._paginate(url, "repositories", f"catalog of {repo.registry}", repo.registry)
+
+    def _paginate(self, first: httpx.URL, key: str, what: str, name: str) -> Listing:
+        url: httpx.URL | None = first
+        names: list[str] = []
         seen: set[str] = set()
         while url is not None and len(seen) < MAX_TAG_PAGES:
             seen.add(str(url))
-            response, body = self.http.get(
-                url, {"Accept": "application/json"}, f"tags of {repo}", MAX_TAG_LIST
-            )
-            tags += _tags_from(body, repo)
+            response, body = self.http.get(url, {"Accept": "application/json"}, what, MAX_TAG_LIST)
+            names += _names_from(body, key, what)
             link = next_link(response.headers.get("Link"))
             url = url.join(link) if link else None
             if url is not None and str(url) in seen:
-                raise MalformedError(f"tag list of {repo} links back to a page already read")
-        return tags
+                raise MalformedError(f"{what}: a Link header points back to a page already read")
+        return Listing(name, names, len(seen))
+
+    def referrers(self, ref: Reference | str, artifact_type: str | None = None) -> Referrers:
+        """Manifests that refer to an image (OCI 1.1), from the referrers API or the fallback tag.
+
+        Registries without the API (distribution 2.8.2 answers a plain-text 404) are asked for the tag
+        ``sha256-<hex>``, which holds an index of referrers; no such tag means no referrers.
+        """
+        reference = _reference(ref)
+        if isinstance(reference, LayoutReference):
+            raise UnsupportedError("referrers are looked up in registries, not in local layouts")
+        subject = reference.digest or self.digest(reference)
+        what = f"referrers of {reference.repo}@{subject}"
+        url = self._url(reference.repo, f"referrers/{subject}")
+        if artifact_type:
+            url = url.copy_merge_params({"artifactType": artifact_type})
+        try:
+            response, body = self.http.get(url, {"Accept": OCI_INDEX}, what, MAX_MANIFEST_SIZE)
+        except (NotFoundError, UnsupportedError):
+            fallback = reference.with_digest(None)
+            tag = f"{subject.algorithm}-{subject.hex}"
+            try:
+                index = self.fetch_manifest(Reference(fallback.registry, fallback.repository, tag))
+            except NotFoundError:
+                return Referrers(subject, [], "tag")
+            if not isinstance(index, Index):
+                raise MalformedError(f"{what}: the fallback tag {tag} does not hold an index") from None
+            return Referrers(subject, _of_type(index.manifests, artifact_type), "tag")
+        index = parse(body, response.headers.get("Content-Type") or OCI_INDEX)
+        if not isinstance(index, Index):
+            raise MalformedError(f"{what}: the registry did not answer with an index")
+        filtered = "artifactType" in response.headers.get("OCI-Filters-Applied", "")
+        return Referrers(subject, _of_type(index.manifests, None if filtered else artifact_type), "api")
+
+    def tree(self, ref: AnyReference | str, *, with_referrers: bool = True) -> Node:
+        """The index -> manifests -> config/layers structure, attestations marked, referrers below."""
+        reference = _reference(ref)
+        top = self.fetch_manifest(reference)
+        if isinstance(top, Index):
+            children = []
+            for entry in top.manifests:
+                child = self.fetch_manifest(reference, descriptor=entry)
+                if isinstance(child, Index):
+                    children.append(index_node(child, []))
+                    continue
+                platform = entry.platform.describe() if entry.platform and not entry.is_attestation else None
+                subject = entry.annotations.get("vnd.docker.reference.digest")
+                kind = "attestation" if entry.is_attestation else "manifest"
+                note = f"attestation for {subject}" if entry.is_attestation and subject else None
+                children.append(image_node(child, kind=kind, platform=platform, note=note))
+            root = index_node(top, children)
+        else:
+            root = image_node(top)
+        if with_referrers and isinstance(reference, Reference):
+            found = self.referrers(reference.with_digest(top.digest))
+            for entry in found.manifests:
+                root.children.append(
+                    Node("referrer", entry.media_type, entry.digest, entry.size, note=entry.artifact_type)
+                )
+        return root
+
+    def ratelimit(self, ref: Reference | str) -> RateLimit:
+        """Docker Hub style pull limits, from a HEAD request (which does not count as a pull)."""
+        reference = _reference(ref)
+        if isinstance(reference, LayoutReference):
+            raise UnsupportedError("rate limits are a registry's, not a local layout's")
+        what = f"manifest {reference}"
+        response = self.http.head(
+            self._url(reference.repo, f"manifests/{reference.target}"), {"Accept": MANIFEST_ACCEPT}, what
+        )
+        return RateLimit.from_headers(response.headers)
 
 
-def _tags_from(body: bytes, repo: Repository) -> list[str]:
+def _checked(
+    manifest: Manifest, body: bytes, wanted: Digest | None, descriptor: Descriptor | None, what: str
+) -> Manifest:
+    """A manifest must be what was asked for: the digest wanted, and the size its descriptor gives."""
+    ensure_expected(manifest, wanted, what)
+    if descriptor is not None and not isinstance(manifest, Schema1Manifest) and len(body) != descriptor.size:
+        raise SizeMismatchError(what, descriptor.size, len(body))
+    return manifest
+
+
+def _names_from(body: bytes, key: str, what: str) -> list[str]:
+    """The list under ``key`` ("tags" or "repositories") of a listing page; null means none."""
     try:
         document = json.loads(body)
     except (ValueError, RecursionError, UnicodeDecodeError):
-        raise MalformedError(f"tag list of {repo} is not JSON") from None
-    tags = document.get("tags") if isinstance(document, dict) else None
-    if tags is None:
+        raise MalformedError(f"{what}: the page is not JSON") from None
+    names = document.get(key) if isinstance(document, dict) else None
+    if names is None:
         return []
-    if not isinstance(tags, list) or not all(isinstance(tag, str) for tag in tags):
-        raise MalformedError(f"tag list of {repo} is not a list of strings")
-    return tags
+    if not isinstance(names, list) or not all(isinstance(name, str) for name in names):
+        raise MalformedError(f"{what}: {key} is not a list of strings")
+    return names
+
+
+def _of_type(entries: tuple[Descriptor, ...], artifact_type: str | None) -> list[Descriptor]:
+    if artifact_type is None:
+        return list(entries)
+    return [entry for entry in entries if entry.artifact_type == artifact_type]
 
 
 def _header_digest(value: str | None, what: str) -> Digest | None:

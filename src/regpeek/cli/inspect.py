@@ -1,8 +1,11 @@
-"""``regpeek inspect``: the whole picture of one image, readable or as one JSON object."""
+"""``regpeek inspect``: the whole picture of an image, readable or JSON; many images as JSON Lines."""
 
 from __future__ import annotations
 
 import json
+import sys
+from collections.abc import Iterator
+from typing import TextIO
 
 import click
 
@@ -11,16 +14,57 @@ from regpeek.cli.session import session
 
 
 @click.command("inspect")
-@click.argument("ref")
+@click.argument("refs", metavar="REF...", nargs=-1)
+@click.option(
+    "--from-file",
+    "from_file",
+    type=click.File("r"),
+    help="Read references from FILE, one per line (- for stdin).",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object (keys in the README).")
+@click.option(
+    "--jobs",
+    "-j",
+    type=click.IntRange(1, 256),
+    default=16,
+    show_default=True,
+    help="Images inspected at once (many references).",
+)
 @registry_options()
-def inspect_command(settings: Settings, ref: str, as_json: bool) -> None:
-    """Show the manifest, config, layers and platforms of REF."""
-    with session(settings) as client:
-        result = client.inspect(ref, settings.platform)
-    if as_json:
-        click.echo(json.dumps(result.to_json(), indent=2, ensure_ascii=False))
-    else:
-        from regpeek.cli.render import render_inspect
+def inspect_command(
+    settings: Settings,
+    refs: tuple[str, ...],
+    from_file: TextIO | None,
+    as_json: bool,
+    jobs: int,
+) -> None:
+    """Show the manifest, config, layers and platforms of REF.
 
-        render_inspect(result)
+    With several references, or --from-file, print JSON Lines: one object per reference in input
+    order, an {"reference", "error"} object for each that failed; the exit status is the highest met.
+    """
+    if not refs and from_file is None:
+        raise click.UsageError("give at least one REF, or --from-file")
+    if len(refs) == 1 and from_file is None:
+        with session(settings) as client:
+            result = client.inspect(refs[0], settings.platform)
+        if as_json:
+            click.echo(json.dumps(result.to_json(), indent=2, ensure_ascii=False))
+        else:
+            from regpeek.cli.render import render_inspect
+
+            render_inspect(result)
+        return
+    from regpeek.cli.many import inspect_lines
+
+    code = inspect_lines(settings, _references(refs, from_file), jobs)
+    if code:
+        sys.exit(code)
+
+
+def _references(refs: tuple[str, ...], from_file: TextIO | None) -> Iterator[str]:
+    yield from refs
+    if from_file is not None:
+        from regpeek.batch import read_references
+
+        yield from read_references(from_file)

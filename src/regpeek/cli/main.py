@@ -16,11 +16,16 @@ from collections.abc import Sequence
 import click
 
 from regpeek._version import __version__
+from regpeek.cli.cache import cache_group
+from regpeek.cli.diff import diff_command
 from regpeek.cli.inspect import inspect_command
+from regpeek.cli.lookups import ratelimit_command, referrers_command
 from regpeek.cli.pull import pull_command
 from regpeek.cli.raw import config_command, digest_command, manifest_command
 from regpeek.cli.scrub import enable_debug_logging, scrub
-from regpeek.cli.tags import tags_command
+from regpeek.cli.tags import catalog_command, tags_command
+from regpeek.cli.tree import tree_command
+from regpeek.cli.unpack import export_command, unpack_command
 from regpeek.errors import RegpeekError, exit_code_for
 
 
@@ -40,6 +45,14 @@ cli.add_command(config_command)
 cli.add_command(digest_command)
 cli.add_command(tags_command)
 cli.add_command(pull_command)
+cli.add_command(unpack_command)
+cli.add_command(export_command)
+cli.add_command(diff_command)
+cli.add_command(tree_command)
+cli.add_command(referrers_command)
+cli.add_command(catalog_command)
+cli.add_command(ratelimit_command)
+cli.add_command(cache_group)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -52,6 +65,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         cli.main(args=args, prog_name="regpeek", standalone_mode=False)
     except click.exceptions.Exit as done:
         return done.exit_code
+    except SystemExit as done:  # a command's own status (diff's 1, the worst code of a batch)
+        return done.code if isinstance(done.code, int) else 1
     except click.Abort:
         click.echo("regpeek: interrupted", err=True)
         return 130

@@ -5,11 +5,13 @@ from __future__ import annotations
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, TypeVar
 
 import click
 
 from regpeek._sync.registry import Client
+from regpeek.cache import Cache
 from regpeek.errors import UsageError
 from regpeek.transport import HttpOptions
 
@@ -30,6 +32,8 @@ class Settings:
     plain_http: bool
     timeout: float
     retries: int
+    cache_dir: str | None
+    no_cache: bool
     debug: bool
 
     def client_arguments(self) -> dict[str, Any]:
@@ -55,7 +59,17 @@ class Settings:
             "authfile": self.authfile,
             "options": options,
             "platform": self.platform,
+            "cache": self.cache(),
         }
+
+    def cache(self) -> Cache:
+        """The on-disk cache of manifests and configs (``--cache-dir``, ``$REGPEEK_CACHE_DIR``, or the
+        user cache directory), or none with ``--no-cache``."""
+        from regpeek.cache import BlobCache, NullCache, default_cache_dir
+
+        if self.no_cache:
+            return NullCache()
+        return BlobCache(Path(self.cache_dir) if self.cache_dir else default_cache_dir())
 
     def client(self) -> Client:
         return Client(**self.client_arguments())
@@ -96,6 +110,12 @@ _OPTIONS: list[Callable[[F], F]] = [
         show_default=True,
         help="Retries for transient failures (connection errors, 429, 502, 503, 504).",
     ),
+    click.option(
+        "--cache-dir",
+        type=click.Path(file_okay=False),
+        help="Cache of manifests and configs by digest (default: $REGPEEK_CACHE_DIR or the user cache directory).",
+    ),
+    click.option("--no-cache", is_flag=True, help="Neither read nor write the cache."),
     click.option("--debug", is_flag=True, help="Log requests and show tracebacks."),
 ]
 

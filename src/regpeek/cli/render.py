@@ -40,11 +40,11 @@ def _words(value: list[str] | None) -> str | None:
     return json.dumps(value) if value is not None else None
 
 
-def make_console() -> Console:
-    """A console for stdout; when stdout is not a terminal, wide enough never to cut a digest."""
+def make_console(width: int = 160) -> Console:
+    """A console for stdout; when stdout is not a terminal, ``width`` wide, enough never to cut a digest."""
     console = Console(highlight=False)
     if not console.is_terminal:
-        console = Console(highlight=False, width=160)
+        console = Console(highlight=False, width=width)
     return console
 
 

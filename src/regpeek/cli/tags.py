@@ -1,6 +1,8 @@
-"""``regpeek tags``: every tag of a repository, one per line."""
+"""``regpeek tags`` and ``regpeek catalog``: names from paginated listings."""
 
 from __future__ import annotations
+
+import json
 
 import click
 
@@ -10,10 +12,32 @@ from regpeek.cli.session import session
 
 @click.command("tags")
 @click.argument("repository")
+@click.option(
+    "--json", "as_json", is_flag=True, help="Print a JSON object with the tags and how many pages it took."
+)
 @registry_options(platform=False)
-def tags_command(settings: Settings, repository: str) -> None:
+def tags_command(settings: Settings, repository: str, as_json: bool) -> None:
     """Print every tag of REPOSITORY, one per line, following pagination."""
     with session(settings) as client:
-        tags = client.tags(repository)
-    for tag in tags:
+        listing = client.list_tags(repository)
+    if as_json:
+        click.echo(json.dumps(listing.to_json("tags"), indent=2))
+        return
+    for tag in listing.names:
         click.echo(tag)
+
+
+@click.command("catalog")
+@click.argument("registry")
+@click.option("--page-size", "-n", type=click.IntRange(1, 1000), help="Repositories asked for per page.")
+@click.option("--json", "as_json", is_flag=True, help="Print a JSON object with the repositories and pages.")
+@registry_options(platform=False)
+def catalog_command(settings: Settings, registry: str, page_size: int | None, as_json: bool) -> None:
+    """Print every repository of REGISTRY (/v2/_catalog), following pagination."""
+    with session(settings) as client:
+        listing = client.catalog(registry, page_size)
+    if as_json:
+        click.echo(json.dumps(listing.to_json("repositories"), indent=2))
+        return
+    for name in listing.names:
+        click.echo(name)

@@ -1,0 +1,119 @@
+"""``regpeek unpack`` and ``regpeek export``: an image as a root filesystem directory or one flat tar."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import sys
+from collections.abc import Iterator
+from typing import BinaryIO
+
+import click
+
+from regpeek._sync.registry import Client
+from regpeek.cli.options import Settings, registry_options
+from regpeek.cli.scrub import remember_secrets
+from regpeek.pull import PullProgress
+from regpeek.rootfs import export_image, unpack_image
+
+
+@contextlib.contextmanager
+def _client(settings: Settings) -> Iterator[Client]:
+    arguments = settings.client_arguments()
+    with Client(**arguments) as client:
+        remember_secrets(client.credentials.secrets)
+        try:
+            yield client
+        finally:
+            remember_secrets(client.secrets)
+
+
+@contextlib.contextmanager
+def _progress(source: str, show: bool) -> Iterator[PullProgress | None]:
+    if not show or source.startswith("oci:"):
+        yield None
+        return
+    from regpeek.cli.progress import RichPullProgress
+
+    with RichPullProgress(f"pulling {source}") as progress:
+        yield progress
+
+
+@click.command("unpack")
+@click.argument("source")
+@click.argument("rootfs", type=click.Path(file_okay=False))
+@click.option("--allow-nondistributable", is_flag=True, help="Fetch foreign layers from their URLs.")
+@click.option("--quiet", "-q", is_flag=True, help="No progress display.")
+@click.option("--json", "as_json", is_flag=True, help="Print a JSON summary.")
+@registry_options()
+def unpack_command(
+    settings: Settings, source: str, rootfs: str, allow_nondistributable: bool, quiet: bool, as_json: bool
+) -> None:
+    """Apply the layers of SOURCE in order into the directory ROOTFS (missing or empty).
+
+    SOURCE is a registry reference or oci:PATH[:NAME]. Whiteouts are applied; nothing is written
+    outside ROOTFS. As root, ownership and device nodes are kept; otherwise they are skipped and
+    counted in one warning line.
+    """
+    show = not quiet and not as_json and sys.stderr.isatty()
+    with _client(settings) as client, _progress(source, show) as progress:
+        result = unpack_image(
+            client,
+            source,
+            rootfs,
+            platform=settings.platform,
+            allow_nondistributable=allow_nondistributable,
+            progress=progress,
+        )
+    warning = result.report.warning()
+    if warning:
+        click.echo(f"regpeek: warning: {warning}", err=True)
+    if as_json:
+        click.echo(json.dumps(result.to_json(), indent=2))
+        return
+    report = result.report
+    click.echo(
+        f"unpacked {source} ({result.digest}) into {rootfs}: {len(result.layers)} layers, "
+        f"{report.files} files, {report.directories} directories, {report.symlinks} symlinks"
+    )
+
+
+@click.command("export")
+@click.argument("source")
+@click.argument("output")
+@click.option("--allow-nondistributable", is_flag=True, help="Fetch foreign layers from their URLs.")
+@click.option("--quiet", "-q", is_flag=True, help="No progress display.")
+@registry_options()
+def export_command(
+    settings: Settings, source: str, output: str, allow_nondistributable: bool, quiet: bool
+) -> None:
+    """Write the merged root filesystem of SOURCE as one tar to OUTPUT ("-" for stdout).
+
+    Like crane export: whiteouts are applied and never appear in the tar.
+    """
+    show = not quiet and sys.stderr.isatty()
+    with _client(settings) as client, _progress(source, show) as progress, _output(output) as out:
+        report = export_image(
+            client,
+            source,
+            out,
+            platform=settings.platform,
+            allow_nondistributable=allow_nondistributable,
+            progress=progress,
+        )
+    warning = report.warning()
+    if warning:
+        click.echo(f"regpeek: warning: {warning}", err=True)
+
+
+@contextlib.contextmanager
+def _output(output: str) -> Iterator[BinaryIO]:
+    """stdout for ``-``; otherwise a temporary file renamed into place only when the export succeeds."""
+    if output == "-":
+        yield sys.stdout.buffer
+        sys.stdout.buffer.flush()
+        return
+    from regpeek.layout import write_file_atomically
+
+    with write_file_atomically(output) as out:
+        yield out
