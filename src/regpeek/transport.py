@@ -8,9 +8,11 @@ exception, and how ``Warning`` headers are read.
 from __future__ import annotations
 
 import email.utils
+import os
 import random
 import re
 import ssl
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -30,6 +32,7 @@ from regpeek.errors import (
 
 __all__ = [
     "HttpOptions",
+    "Trust",
     "async_client",
     "error_for_status",
     "next_link",
@@ -64,22 +67,46 @@ class HttpOptions:
     def scheme(self) -> str:
         return "http" if self.plain_http else "https"
 
-    def verify(self) -> ssl.SSLContext | bool:
-        if self.insecure:
-            return False
-        context = ssl.create_default_context()
-        if self.ca_file:
+
+class Trust:
+    """The TLS settings of one client, with the trust store loaded only when first needed.
+
+    Loading the system's CA certificates costs about 50 ms, which a client that only talks plain HTTP
+    (a local registry) never needs: :meth:`ensure` is called before each https request and loads them
+    once. Verification is on unless ``insecure``.
+    """
+
+    def __init__(self, options: HttpOptions) -> None:
+        self.context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)  # hostname checks and verification on
+        self.context.minimum_version = ssl.TLSVersion.TLSv1_2
+        self._ca_file = options.ca_file
+        self._loaded = options.insecure
+        self._lock = threading.Lock()
+        if options.insecure:
+            self.context.check_hostname = False
+            self.context.verify_mode = ssl.CERT_NONE
+        if self._ca_file and not os.path.isfile(self._ca_file):
+            raise UsageError(f"CA file {self._ca_file} does not exist")
+
+    def ensure(self) -> None:
+        with self._lock:
+            if not self._loaded:
+                self._load()
+                self._loaded = True
+
+    def _load(self) -> None:
+        self.context.load_default_certs()
+        if self._ca_file:
             try:
-                context.load_verify_locations(cafile=self.ca_file)
+                self.context.load_verify_locations(cafile=self._ca_file)
             except (OSError, ssl.SSLError) as error:
-                raise UsageError(f"cannot load CA file {self.ca_file}: {error}") from None
-        return context
+                raise UsageError(f"cannot load CA file {self._ca_file}: {error}") from None
 
 
-def _common(options: HttpOptions) -> dict[str, object]:
+def _common(options: HttpOptions, trust: Trust) -> dict[str, object]:
     return {
         "timeout": httpx.Timeout(options.timeout),
-        "verify": options.verify(),
+        "verify": trust.context,
         "headers": {"User-Agent": options.user_agent},
         "follow_redirects": False,  # redirects are followed by hand: see _async/http.py
         "limits": httpx.Limits(max_connections=options.max_connections, max_keepalive_connections=32),
@@ -87,18 +114,18 @@ def _common(options: HttpOptions) -> dict[str, object]:
     }
 
 
-def sync_client(options: HttpOptions) -> httpx.Client:
+def sync_client(options: HttpOptions, trust: Trust) -> httpx.Client:
     transport = options.transport
     if transport is not None and not isinstance(transport, httpx.BaseTransport):
         raise TypeError("the sync client needs a sync transport")
-    return httpx.Client(transport=transport, **_common(options))  # type: ignore[arg-type]
+    return httpx.Client(transport=transport, **_common(options, trust))  # type: ignore[arg-type]
 
 
-def async_client(options: HttpOptions) -> httpx.AsyncClient:
+def async_client(options: HttpOptions, trust: Trust) -> httpx.AsyncClient:
     transport = options.transport
     if transport is not None and not isinstance(transport, httpx.AsyncBaseTransport):
         raise TypeError("the async client needs an async transport")
-    return httpx.AsyncClient(transport=transport, **_common(options))  # type: ignore[arg-type]
+    return httpx.AsyncClient(transport=transport, **_common(options, trust))  # type: ignore[arg-type]
 
 
 def retry_delay(options: HttpOptions, attempt: int, response: httpx.Response | None) -> float:

@@ -26,6 +26,7 @@ from regpeek.transport import (
     MAX_REDIRECTS,
     RETRY_STATUSES,
     HttpOptions,
+    Trust,
     async_client,
     describe_url,
     error_for_status,
@@ -58,7 +59,8 @@ class AsyncHTTP:
     def __init__(self, options: HttpOptions, auth: RegistryAuth) -> None:
         self.options = options
         self.auth = auth
-        self._client = async_client(options)
+        self.trust = Trust(options)
+        self._client = async_client(options, self.trust)
         self._warned: set[str] = set()
         self.sent = 0
 
@@ -164,6 +166,8 @@ class AsyncHTTP:
         self, method: str, url: httpx.URL, headers: dict[str, str], what: str
     ) -> httpx.Response:
         for _ in range(MAX_REDIRECTS + 1):
+            if url.scheme == "https":
+                self.trust.ensure()
             request = self._client.build_request(method, url, headers=headers)
             self.sent += 1
             response = await self._client.send(request, auth=self.auth, stream=True)

@@ -182,11 +182,15 @@ class AsyncClient:
             # A tag is resolved on every call, with a HEAD (free on Docker Hub's rate limit); what it
             # names may already be in the cache.
             what = f"manifest {reference}"
-            head = await self.http.head(
-                self._url(reference.repo, f"manifests/{reference.target}"), {"Accept": accept}, what
-            )
-            wanted = _header_digest(head.headers.get("Docker-Content-Digest"), what)
-            content_type = head.headers.get("Content-Type")
+            try:
+                head = await self.http.head(
+                    self._url(reference.repo, f"manifests/{reference.target}"), {"Accept": accept}, what
+                )
+            except (NotFoundError, UsageError, UnsupportedError):
+                pass  # a HEAD answer has no body to say why: the GET below fails with the registry's words
+            else:
+                wanted = _header_digest(head.headers.get("Docker-Content-Digest"), what)
+                content_type = head.headers.get("Content-Type")
         cached = self.cache.get(wanted) if wanted is not None else None
         if cached is not None and wanted is not None:
             return _checked(

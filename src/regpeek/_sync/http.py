@@ -27,6 +27,7 @@ from regpeek.transport import (
     MAX_REDIRECTS,
     RETRY_STATUSES,
     HttpOptions,
+    Trust,
     describe_url,
     error_for_status,
     retry_delay,
@@ -59,7 +60,8 @@ class SyncHTTP:
     def __init__(self, options: HttpOptions, auth: RegistryAuth) -> None:
         self.options = options
         self.auth = auth
-        self._client = sync_client(options)
+        self.trust = Trust(options)
+        self._client = sync_client(options, self.trust)
         self._warned: set[str] = set()
         self.sent = 0
 
@@ -163,6 +165,8 @@ class SyncHTTP:
         self, method: str, url: httpx.URL, headers: dict[str, str], what: str
     ) -> httpx.Response:
         for _ in range(MAX_REDIRECTS + 1):
+            if url.scheme == "https":
+                self.trust.ensure()
             request = self._client.build_request(method, url, headers=headers)
             self.sent += 1
             response = self._client.send(request, auth=self.auth, stream=True)

@@ -8,6 +8,7 @@ request logs. Known secrets are scrubbed from anything printed.
 from __future__ import annotations
 
 import contextlib
+import importlib
 import os
 import sys
 import traceback
@@ -16,20 +17,45 @@ from collections.abc import Sequence
 import click
 
 from regpeek._version import __version__
-from regpeek.cli.cache import cache_group
-from regpeek.cli.diff import diff_command
-from regpeek.cli.inspect import inspect_command
-from regpeek.cli.lookups import ratelimit_command, referrers_command
-from regpeek.cli.pull import pull_command
-from regpeek.cli.raw import config_command, digest_command, manifest_command
 from regpeek.cli.scrub import enable_debug_logging, scrub
-from regpeek.cli.tags import catalog_command, tags_command
-from regpeek.cli.tree import tree_command
-from regpeek.cli.unpack import export_command, unpack_command
 from regpeek.errors import RegpeekError, exit_code_for
 
+# Each command and the module that defines it, imported only when that command runs (or for --help),
+# so that ``regpeek digest`` does not pay for tar, zstd, rich tables and the async client.
+COMMANDS = {
+    "inspect": ("regpeek.cli.inspect", "inspect_command"),
+    "manifest": ("regpeek.cli.raw", "manifest_command"),
+    "config": ("regpeek.cli.raw", "config_command"),
+    "digest": ("regpeek.cli.raw", "digest_command"),
+    "tags": ("regpeek.cli.tags", "tags_command"),
+    "pull": ("regpeek.cli.pull", "pull_command"),
+    "unpack": ("regpeek.cli.unpack", "unpack_command"),
+    "export": ("regpeek.cli.unpack", "export_command"),
+    "diff": ("regpeek.cli.diff", "diff_command"),
+    "tree": ("regpeek.cli.tree", "tree_command"),
+    "referrers": ("regpeek.cli.lookups", "referrers_command"),
+    "catalog": ("regpeek.cli.tags", "catalog_command"),
+    "ratelimit": ("regpeek.cli.lookups", "ratelimit_command"),
+    "cache": ("regpeek.cli.cache", "cache_group"),
+}
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+
+class _LazyGroup(click.Group):
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return list(COMMANDS)
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        where = COMMANDS.get(cmd_name)
+        if where is None:
+            return None
+        command = getattr(importlib.import_module(where[0]), where[1])
+        assert isinstance(command, click.Command)
+        return command
+
+
+@click.group(
+    cls=_LazyGroup, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100}
+)
 @click.version_option(__version__, "--version", prog_name="regpeek", message="%(prog)s %(version)s")
 def cli() -> None:
     """Read container images straight from Docker/OCI registries.
@@ -37,22 +63,6 @@ def cli() -> None:
     REF is an image reference such as ubuntu, ghcr.io/org/app:1.2 or
     localhost:5000/app@sha256:... (Docker Hub is the default registry).
     """
-
-
-cli.add_command(inspect_command)
-cli.add_command(manifest_command)
-cli.add_command(config_command)
-cli.add_command(digest_command)
-cli.add_command(tags_command)
-cli.add_command(pull_command)
-cli.add_command(unpack_command)
-cli.add_command(export_command)
-cli.add_command(diff_command)
-cli.add_command(tree_command)
-cli.add_command(referrers_command)
-cli.add_command(catalog_command)
-cli.add_command(ratelimit_command)
-cli.add_command(cache_group)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
