@@ -3,7 +3,7 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 PYTEST_ARGS ?=
 
-.PHONY: setup demo test lint format unasync bench clean
+.PHONY: setup demo test lint format bench-pull bench-inspect bench-faults clean
 
 $(VENV)/.installed: pyproject.toml scripts/install-deps.sh
 	bash scripts/install-deps.sh
@@ -29,6 +29,16 @@ format: setup
 	$(PY) scripts/unasync.py
 	$(PY) -m ruff check --fix .
 	$(PY) -m ruff format .
+
+bench-pull: setup  ## regpeek pull/unpack vs skopeo copy/umoci unpack (3 x 32 MiB)
+	$(PY) bench/pull.py --rounds 5
+
+bench-inspect: setup  ## regpeek inspect vs skopeo and python-dxf through 25 ms of latency
+	$(PY) -m pip install -q --disable-pip-version-check python-dxf
+	$(PY) bench/inspect_speed.py --rounds 5
+
+bench-faults: setup  ## every fault scenario, as a table
+	$(PY) bench/faults.py
 
 clean:
 	rm -rf $(VENV) build dist src/*.egg-info
