@@ -28,6 +28,7 @@ import zstandard
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+import regpeek
 from regpeek.errors import MalformedError, TooLargeError
 from regpeek.unpack import (
     Unpacker,
@@ -286,10 +287,16 @@ def test_unprivileged_user_fills_read_only_directories() -> None:
     try:
         top.chmod(0o777)
         nobody = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"]
-        env = {**os.environ, "PYTHONPATH": str(Path(__file__).parents[2] / "src")}
+        # nobody may not be able to enter the checkout or the virtualenv (a fresh clone in a 0700
+        # temporary directory, say): give it copies of the packages and the base interpreter
+        lib = top / "lib"
+        for package in (regpeek, zstandard):
+            shutil.copytree(Path(str(package.__file__)).parent, lib / package.__name__)
+        lib.chmod(0o755)
+        env = {**os.environ, "PYTHONPATH": str(lib)}
         hexed = json.dumps([tar_bytes(layer).hex() for layer in layers])
         result = subprocess.run(
-            [*nobody, sys.executable, "-c", UNPRIVILEGED_SCRIPT, str(top / "root"), hexed],
+            [*nobody, os.path.realpath(sys.executable), "-c", UNPRIVILEGED_SCRIPT, str(top / "root"), hexed],
             capture_output=True,
             text=True,
             env=env,
