@@ -33,7 +33,7 @@ def run(*args: str, echo: bool = True) -> str:
         print(f"\n$ regpeek {shlex.join(args)}", flush=True)
     done = subprocess.run([REGPEEK, *args], capture_output=True, text=True, check=False)
     sys.stderr.write(done.stderr)
-    if done.returncode != 0:
+    if done.returncode != 0 and not done.stdout:
         raise SystemExit(f"regpeek exited with {done.returncode}")
     return done.stdout
 
@@ -71,6 +71,30 @@ def main() -> int:
             print(run("digest", "--plain-http", f"{host}/samples/list"), end="")
             print(run("digest", "--plain-http", "--platform", "linux/arm64", f"{host}/samples/list"), end="")
             print(run("tags", "--plain-http", f"{host}/samples/oci"), end="")
+
+            print("\n# To disk: an OCI layout, then a root filesystem from it, offline")
+            layout, rootfs = Path(workdir) / "layout", Path(workdir) / "rootfs"
+            print(
+                run(
+                    "pull", "--plain-http", "--platform", "linux/arm64", f"{host}/samples/index", str(layout)
+                ),
+                end="",
+            )
+            print(run("unpack", f"oci:{layout}:latest", str(rootfs)), end="")
+            for path in sorted(rootfs.rglob("*")):
+                kind = "->" + str(path.readlink()) if path.is_symlink() else ("/" if path.is_dir() else "")
+                print(f"  {path.relative_to(rootfs)}{kind}")
+
+            print("\n# Many images at once: JSON Lines in input order, errors included")
+            lines = run(
+                "inspect",
+                "--plain-http",
+                *(f"{host}/{repo}" for repo in sorted(samples)),
+                f"{host}/samples/none",
+            )
+            for line in lines.splitlines():
+                item = json.loads(line)
+                print(f"  {item['reference']:<48} {item.get('digest') or item['error']['message'][:60]}")
             if options.keep:
                 print(f"\nregistry still running at {host}; try:")
                 print(f"  regpeek inspect --plain-http {host}/samples/list")
