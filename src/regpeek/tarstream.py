@@ -1,0 +1,200 @@
+"""Layer blobs as tar streams: decompression, and tars read (and written) one member at a time.
+
+No network here: layers come in as readable byte streams (blobs already fetched and, by the caller,
+verified) with their media types.
+
+Decompression (:func:`open_layer`)
+    gzip, zstd and plain tar are read as streams (flat memory for any layer size).  The content
+    decides: the gzip (``1f 8b``) and zstd (``28 b5 2f fd``) magic numbers are sniffed, so a layer
+    whose media type is unknown or wrong still opens; anything else is read as an uncompressed tar.
+
+Reading (:func:`_read_tar`)
+    Members come in stream order and tarfile's list of headers is emptied as they go, so memory is
+    flat in the number of entries; the stream is then read to its end (checking the gzip trailer).
+    PAX and GNU long-name headers over 1 MiB raise :class:`~regpeek.errors.TooLargeError` before
+    tarfile reads them into memory; inside :func:`_layer_errors` a corrupt stream (tar, gzip, zstd)
+    raises :class:`~regpeek.errors.MalformedError`.
+"""
+
+from __future__ import annotations
+
+import gzip
+import io
+import tarfile
+import zlib
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import TYPE_CHECKING, BinaryIO, cast
+
+import zstandard
+
+from regpeek import mediatypes
+from regpeek.errors import MalformedError, TooLargeError
+
+if TYPE_CHECKING:
+    from _typeshed import WriteableBuffer
+    from typing_extensions import Self
+
+__all__ = ["declared_compression", "open_layer", "sniff_compression"]
+
+GZIP_MAGIC = b"\x1f\x8b"
+ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
+MAX_SPECIAL_HEADER = 1 << 20  # PAX and GNU long-name headers, as Go's archive/tar
+CHUNK = 1 << 20
+
+_READ_ERRORS: tuple[type[BaseException], ...] = (
+    tarfile.TarError,
+    EOFError,
+    zlib.error,
+    gzip.BadGzipFile,
+    zstandard.ZstdError,
+)
+# Headers whose whole body tarfile reads into memory.
+_SPECIAL_TYPES = frozenset(
+    {
+        tarfile.XHDTYPE,
+        tarfile.XGLTYPE,
+        tarfile.SOLARIS_XHDTYPE,
+        tarfile.GNUTYPE_LONGNAME,
+        tarfile.GNUTYPE_LONGLINK,
+    }
+)
+
+
+# -- decompression -------------------------------------------------------------------------------
+def declared_compression(media_type: str) -> str | None:
+    """``"gzip"``, ``"zstd"`` or ``"none"`` as the media type says; None when it names no tar layer.
+
+    >>> declared_compression("application/vnd.docker.image.rootfs.diff.tar.gzip")
+    'gzip'
+    """
+    kind = mediatypes.normalize(media_type)
+    if mediatypes.is_gzip_layer(kind):
+        return "gzip"
+    if mediatypes.is_zstd_layer(kind):
+        return "zstd"
+    if kind.endswith(".tar"):
+        return "none"
+    return None
+
+
+def sniff_compression(head: bytes) -> str:
+    """``"gzip"`` or ``"zstd"`` when ``head`` starts with their magic number, else ``"none"``."""
+    if head.startswith(GZIP_MAGIC):
+        return "gzip"
+    if head.startswith(ZSTD_MAGIC):
+        return "zstd"
+    return "none"
+
+
+class _Prefixed(io.RawIOBase):
+    """``prefix`` then the rest of ``source``: lets us sniff a stream that cannot seek."""
+
+    def __init__(self, prefix: bytes, source: BinaryIO) -> None:
+        super().__init__()
+        self._prefix = prefix
+        self._source = source
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: WriteableBuffer) -> int:
+        view = memoryview(buffer).cast("B")
+        if self._prefix:
+            count = min(len(view), len(self._prefix))
+            view[:count] = self._prefix[:count]
+            self._prefix = self._prefix[count:]
+            return count
+        data = self._source.read(len(view)) or b""
+        view[: len(data)] = data
+        return len(data)
+
+
+def _read_head(fileobj: BinaryIO, size: int) -> bytes:
+    head = b""
+    while len(head) < size:
+        chunk = fileobj.read(size - len(head))
+        if not chunk:
+            break
+        head += chunk
+    return head
+
+
+def open_layer(fileobj: BinaryIO, media_type: str) -> BinaryIO:
+    """A streaming reader of the uncompressed tar inside a layer blob.
+
+    The magic bytes decide (see :func:`sniff_compression`); ``media_type`` is advisory, so an unknown or
+    wrong one does not matter (compare with :func:`declared_compression` to warn about it).  Closing the
+    reader does not close ``fileobj``.  Corrupt data raises while reading
+    (:meth:`~regpeek.unpack.Unpacker.apply` turns it into :class:`~regpeek.errors.MalformedError`).
+    """
+    head = _read_head(fileobj, len(ZSTD_MAGIC))
+    source = io.BufferedReader(_Prefixed(head, fileobj), buffer_size=CHUNK)
+    compression = sniff_compression(head)
+    if compression == "gzip":
+        return cast(BinaryIO, gzip.GzipFile(fileobj=source, mode="rb"))
+    if compression == "zstd":
+        reader = zstandard.ZstdDecompressor().stream_reader(source, read_across_frames=True, closefd=False)
+        return cast(BinaryIO, reader)
+    return cast(BinaryIO, source)
+
+
+# -- reading tars --------------------------------------------------------------------------------
+class _BoundedTarInfo(tarfile.TarInfo):
+    """Refuses PAX and GNU long-name headers over 1 MiB before tarfile reads them into memory."""
+
+    @classmethod
+    def frombuf(cls, buf: bytes | bytearray, encoding: str, errors: str) -> Self:
+        info = super().frombuf(buf, encoding, errors)
+        if info.type in _SPECIAL_TYPES and info.size > MAX_SPECIAL_HEADER:
+            raise TooLargeError(f"tar extended header of {info.size} bytes (limit {MAX_SPECIAL_HEADER})")
+        return info
+
+
+class _StreamingTarFile(tarfile.TarFile):
+    """A TarFile whose header list is declared, so that stream reading can forget the headers."""
+
+    members: list[tarfile.TarInfo]
+
+
+def _tar_writer(out: BinaryIO) -> tarfile.TarFile:
+    return tarfile.open(fileobj=out, mode="w|", format=tarfile.PAX_FORMAT, errors="surrogateescape")
+
+
+def _members(tar: _StreamingTarFile) -> Iterator[tarfile.TarInfo]:
+    """The members in stream order; tarfile would otherwise keep every header in ``tar.members``."""
+    while (info := tar.next()) is not None:
+        yield info
+        tar.members.clear()
+
+
+def _drain(stream: BinaryIO) -> None:
+    """Read to the end (padding after the tar): checks the gzip trailer, lets a digest wrapper see it all."""
+    while stream.read(CHUNK):
+        pass
+
+
+def _read_tar(stream: BinaryIO) -> Iterator[tuple[tarfile.TarFile, tarfile.TarInfo]]:
+    """Each member with its tar (for ``extractfile``), then the stream is drained.
+
+    Run the loop inside :func:`_layer_errors`: read errors also surface while the caller reads content.
+    """
+    with _StreamingTarFile.open(
+        fileobj=stream, mode="r|", tarinfo=_BoundedTarInfo, errors="surrogateescape"
+    ) as tar:
+        for info in _members(tar):
+            yield tar, info
+    _drain(stream)
+
+
+@contextmanager
+def _layer_errors() -> Iterator[None]:
+    """Turns the errors of a corrupt stream (tar, gzip, zstd) into MalformedError."""
+    try:
+        yield
+    except _READ_ERRORS as exc:
+        raise MalformedError(f"unreadable layer: {exc}") from exc
+
+
+def _content(tar: tarfile.TarFile, info: tarfile.TarInfo) -> BinaryIO | None:
+    return cast(BinaryIO, tar.extractfile(info)) if info.isreg() else None
