@@ -29,6 +29,7 @@ import httpx
 from regpeek.challenge import Challenge, parse_all
 from regpeek.credentials import Credentials, CredentialStore
 from regpeek.errors import AuthError, TooLargeError
+from regpeek.transport import RETRY_STATUSES, RetryableStatusError
 
 if TYPE_CHECKING:
     import asyncio
@@ -203,6 +204,10 @@ class RegistryAuth(httpx.Auth):
                 response = yield _token_request(realm, challenge, scopes, credentials), True
         else:
             response = yield _token_request(realm, challenge, scopes, credentials), True
+        if response.status_code in RETRY_STATUSES:  # busy, not a refusal: the request loop retries
+            raise RetryableStatusError(
+                f"token service for {host} failed: HTTP {response.status_code}", response
+            )
         if response.status_code != 200:
             who = f"as {credentials.username}" if credentials.username else "anonymously"
             raise AuthError(f"token request for {host} refused {who} (HTTP {response.status_code})")

@@ -50,7 +50,7 @@ from regpeek.manifest import Descriptor, ImageManifest, Index, Manifest
 from regpeek.platform import Platform, only
 from regpeek.reference import Reference
 from regpeek.schema1 import Schema1Manifest, synthesize_config
-from regpeek.transport import retry_delay
+from regpeek.transport import Attempts, retry_delay
 
 __all__ = ["PullResult", "PulledBlob", "PullProgress", "pull"]
 
@@ -236,14 +236,15 @@ class _Puller:
         options = self.client.options
         verifier = DigestVerifier(descriptor.digest.algorithm)
         resumed = 0
+        attempts = Attempts(options.retries)  # shared with the request loop's own retries
         with open(path, "wb") as out:
-            for attempt in range(1, options.retries + 2):
+            while True:
                 have = verifier.size
                 if have and have == descriptor.size:
                     break  # everything arrived before the connection dropped: nothing left to ask for
                 headers = {"Range": f"bytes={have}-"} if have else {}
                 try:
-                    with self.client.http.stream(url, headers, what) as response:
+                    with self.client.http.stream(url, headers, what, attempts) as response:
                         if have and not _resumes_at(response, have):
                             out.seek(0)
                             out.truncate()
@@ -263,11 +264,11 @@ class _Puller:
                                 self.progress.blob_advanced(descriptor.digest, len(chunk))
                     break
                 except httpx.TransportError as error:
-                    if attempt > options.retries:
+                    if attempts.last:
                         raise RegistryUnavailableError(
                             f"connection kept failing while downloading {what}: {error or type(error).__name__}"
                         ) from None
-                    time.sleep(retry_delay(options, attempt, None))
+                    time.sleep(retry_delay(options, attempts.made, None))
             out.flush()
             os.fsync(out.fileno())
         verifier.verify(what, descriptor.digest, descriptor.size)

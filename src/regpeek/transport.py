@@ -31,7 +31,9 @@ from regpeek.errors import (
 )
 
 __all__ = [
+    "Attempts",
     "HttpOptions",
+    "RetryableStatusError",
     "Trust",
     "async_client",
     "error_for_status",
@@ -126,6 +128,38 @@ def async_client(options: HttpOptions, trust: Trust) -> httpx.AsyncClient:
     if transport is not None and not isinstance(transport, httpx.AsyncBaseTransport):
         raise TypeError("the async client needs an async transport")
     return httpx.AsyncClient(transport=transport, **_common(options, trust))  # type: ignore[arg-type]
+
+
+class Attempts:
+    """The tries one request may make: the first one plus ``retries``.
+
+    One budget is shared by every kind of transient failure the request meets (a 503, a reset before
+    the headers, a body cut short, a token service answering 503), so mixing them cannot multiply the
+    number of requests sent.
+    """
+
+    def __init__(self, retries: int) -> None:
+        self.allowed = retries + 1
+        self.made = 0
+
+    def start(self) -> int:
+        """Count one more try and return its number (1-based)."""
+        self.made += 1
+        return self.made
+
+    @property
+    def last(self) -> bool:
+        """Whether the try just started is the last one allowed."""
+        return self.made >= self.allowed
+
+
+class RetryableStatusError(RegistryUnavailableError):
+    """A transient status (429, 502, 503, 504) met inside the auth flow (a token request), where the
+    request loop does not see the response: raised so that the loop retries the whole request."""
+
+    def __init__(self, message: str, response: httpx.Response) -> None:
+        super().__init__(message)
+        self.response = response
 
 
 def retry_delay(options: HttpOptions, attempt: int, response: httpx.Response | None) -> float:

@@ -4,8 +4,9 @@ Written once in ``_async/http.py``; ``_sync/http.py`` is generated from it by ``
 
 - Auth is the :class:`~regpeek.auth.RegistryAuth` flow, applied to every request; it only ever
   authenticates registry hosts.
-- Transient failures (connection errors, timeouts, 429, 502, 503, 504) are retried with capped
-  exponential backoff and jitter, honouring ``Retry-After`` up to a cap.
+- Transient failures (connection errors, timeouts, 429, 502, 503, 504, from the registry or its token
+  service) are retried with capped exponential backoff and jitter, honouring ``Retry-After`` up to a
+  cap; every failure of one request spends the same budget of ``retries``.
 - Redirects are followed by hand: at most 10, never from https to http, and each hop is a fresh
   request, so an ``Authorization`` header never travels to another host.
 - Bodies of manifests and configs are read in chunks and refused past their size cap.
@@ -25,7 +26,9 @@ from regpeek.errors import RegistryUnavailableError, TooLargeError
 from regpeek.transport import (
     MAX_REDIRECTS,
     RETRY_STATUSES,
+    Attempts,
     HttpOptions,
+    RetryableStatusError,
     Trust,
     async_client,
     describe_url,
@@ -80,14 +83,15 @@ class AsyncHTTP:
 
     @contextlib.asynccontextmanager
     async def stream(
-        self, url: httpx.URL, headers: dict[str, str], what: str
+        self, url: httpx.URL, headers: dict[str, str], what: str, attempts: Attempts | None = None
     ) -> AsyncIterator[httpx.Response]:
         """GET ``url`` for streaming: yields a 200 or 206 response whose body is not read yet.
 
         Failures before the body starts are retried like any request; failures while reading it are
-        the caller's to handle (a blob download resumes with ``Range``).
+        the caller's to handle (a blob download resumes with ``Range``, passing the same ``attempts``
+        each time so that its retries and these share one budget).
         """
-        response = await self._open("GET", url, headers, what, ok=(200, 206))
+        response = await self._open("GET", url, headers, what, ok=(200, 206), attempts=attempts)
         try:
             yield response
         finally:
@@ -96,58 +100,75 @@ class AsyncHTTP:
     async def _request(
         self, method: str, url: httpx.URL, headers: dict[str, str], what: str, max_size: int
     ) -> tuple[httpx.Response, bytes]:
-        attempts = self.options.retries + 1
-        for attempt in range(1, attempts + 1):
-            response = await self._open(method, url, headers, what, ok=(200,))
+        attempts = Attempts(self.options.retries)  # one budget for the sends and the reads
+        while True:
+            response = await self._open(method, url, headers, what, ok=(200,), attempts=attempts)
             try:
                 body = b"" if method == "HEAD" else await self._read(response, max_size, what, strict=True)
                 return response, body
             except httpx.TransportError as error:
                 problem, transient = _transport_problem(error)
-                if not transient or attempt == attempts:
+                if not transient or attempts.last:
                     raise RegistryUnavailableError(
                         f"connection failed while reading {what}: {problem}"
                     ) from None
-                await asyncio.sleep(retry_delay(self.options, attempt, None))
+                await asyncio.sleep(retry_delay(self.options, attempts.made, None))
             finally:
                 await response.aclose()
-        raise AssertionError("unreachable: the retry loop always returns or raises")
 
     async def _open(
-        self, method: str, url: httpx.URL, headers: dict[str, str], what: str, ok: tuple[int, ...]
+        self,
+        method: str,
+        url: httpx.URL,
+        headers: dict[str, str],
+        what: str,
+        ok: tuple[int, ...],
+        attempts: Attempts | None = None,
     ) -> httpx.Response:
-        """Send until a response with an ``ok`` status arrives (body unread) or the failure is final."""
-        attempts = self.options.retries + 1
-        for attempt in range(1, attempts + 1):
+        """Send until a response with an ``ok`` status arrives (body unread) or the failure is final.
+
+        Each send spends one of ``attempts`` (a fresh budget of ``retries`` when not given).
+        """
+        if attempts is None:
+            attempts = Attempts(self.options.retries)
+        while True:
+            attempt = attempts.start()
             try:
                 response = await self._send_following(method, url, headers, what)
             except httpx.TransportError as error:
                 problem, transient = _transport_problem(error)
-                if not transient or attempt == attempts:
+                if not transient or attempts.last:
                     tries = f" after {attempt} attempts" if attempt > 1 else ""
                     raise RegistryUnavailableError(
                         f"cannot reach {url.netloc.decode()} for {what}{tries}: {problem}"
                     ) from None
                 await asyncio.sleep(retry_delay(self.options, attempt, None))
                 continue
+            except RetryableStatusError as error:  # the token service was busy
+                if attempts.last:
+                    if attempt > 1:
+                        error.args = (f"{error.args[0]} (after {attempt} attempts)",)
+                    raise
+                log.debug("%s for %s: retrying", error, what)
+                await asyncio.sleep(retry_delay(self.options, attempt, error.response))
+                continue
             if response.status_code in ok:
                 return response
             try:
-                if response.status_code in RETRY_STATUSES and attempt < attempts:
+                if response.status_code in RETRY_STATUSES and not attempts.last:
                     log.debug("HTTP %s for %s: retrying", response.status_code, what)
                     await asyncio.sleep(retry_delay(self.options, attempt, response))
                     continue
                 body = await self._read(response, _ERROR_BODY_LIMIT, what, strict=False)
                 failure = error_for_status(response, body, what)
-                if response.status_code in RETRY_STATUSES and attempts > 1:
-                    failure.args = (f"{failure.args[0]} (after {attempts} attempts)",)
+                if response.status_code in RETRY_STATUSES and attempt > 1:
+                    failure.args = (f"{failure.args[0]} (after {attempt} attempts)",)
                 raise failure
             except httpx.TransportError as error:
                 problem, _ = _transport_problem(error)
                 raise RegistryUnavailableError(f"connection failed for {what}: {problem}") from None
             finally:
                 await response.aclose()
-        raise AssertionError("unreachable: the retry loop always returns or raises")
 
     async def _read(self, response: httpx.Response, limit: int, what: str, *, strict: bool) -> bytes:
         declared = response.headers.get("Content-Length")

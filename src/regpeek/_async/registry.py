@@ -35,6 +35,7 @@ from regpeek.errors import (
     SizeMismatchError,
     UnsupportedError,
     UsageError,
+    VerificationError,
 )
 from regpeek.hostinfo import default_platform
 from regpeek.layout import REF_NAME, Layout, LayoutReference
@@ -205,9 +206,16 @@ class AsyncClient:
         response, body = await self.http.get(
             self._url(reference.repo, f"manifests/{target}"), {"Accept": accept}, what, MAX_MANIFEST_SIZE
         )
-        manifest = parse(body, response.headers.get("Content-Type"), wanted.algorithm if wanted else "sha256")
+        header = response.headers.get("Docker-Content-Digest")
+        try:
+            manifest = parse(
+                body, response.headers.get("Content-Type"), wanted.algorithm if wanted else "sha256"
+            )
+        except VerificationError as error:
+            _check_unparsed(body, wanted, header, what, error)
+            raise
         _checked(manifest, body, wanted, descriptor, what)
-        _check_content_digest(manifest, body, response.headers.get("Docker-Content-Digest"), what)
+        _check_content_digest(manifest, body, header, what)
         if not isinstance(manifest, Schema1Manifest):  # a signed schema1 digest is not of its bytes
             self.cache.put(manifest.digest, body)
         return manifest
@@ -492,6 +500,22 @@ def _check_content_digest(manifest: Manifest, body: bytes, header: str | None, w
         actual = compute(body, announced.algorithm)
     if announced != actual:
         raise DigestMismatchError(f"{what} (Docker-Content-Digest)", str(announced), str(actual))
+
+
+def _check_unparsed(
+    body: bytes, wanted: Digest | None, header: str | None, what: str, error: VerificationError
+) -> None:
+    """Bytes that do not even parse were most likely damaged on the way: when a digest was expected
+    (asked for, or announced in ``Docker-Content-Digest``) and they do not hash to it, that is the
+    error to report, with both digests."""
+    for expected, label in (
+        (wanted, what),
+        (_header_digest(header, what), f"{what} (Docker-Content-Digest)"),
+    ):
+        if expected is not None:
+            actual = compute(body, expected.algorithm)
+            if actual != expected:
+                raise DigestMismatchError(label, str(expected), str(actual)) from error
 
 
 def _check_single_platform(resolved: Resolved, config: ImageConfig, wanted: Platform | None) -> None:

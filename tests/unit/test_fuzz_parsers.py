@@ -1,0 +1,536 @@
+"""The fuzz layer over regpeek's parsers of untrusted input.
+
+The unit tests beside this file check each parser with tables and a couple of hundred hypothesis
+examples of loosely shaped text.  Here the inputs are built to go deeper, and there are more of them:
+
+- manifests: arbitrary bytes, mutated real manifests, and JSON documents shaped like manifests,
+  indexes and schema1 (signed too), whose members have random types; ``parse`` returns a manifest
+  whose digest is right, or raises :class:`~regpeek.errors.VerificationError` -- and what it returns
+  can be inspected (config, JSON output) without anything else going wrong;
+- references and platforms: arbitrary text and mutations of valid spellings give a value or
+  :class:`~regpeek.errors.UsageError`, and what parses prints back to itself;
+- ``WWW-Authenticate``: never raises, and challenges rendered with any quoting parse back exactly.
+
+``FUZZ_EXAMPLES=N`` sets every test's ``max_examples`` (default 100) for a longer, time-boxed run::
+
+    FUZZ_EXAMPLES=5000 .venv/bin/python -m pytest -q tests/unit/test_fuzz_parsers.py
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import string
+from dataclasses import replace
+from typing import Any
+
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from regpeek import mediatypes as mt
+from regpeek.challenge import Challenge, parse_all
+from regpeek.challenge import parse as parse_challenges
+from regpeek.config import ImageConfig, build_inspect, config_from_schema1
+from regpeek.digest import Digest, compute
+from regpeek.errors import RegpeekError, UsageError, VerificationError, parse_error_body
+from regpeek.manifest import Descriptor, ImageManifest, Index, parse
+from regpeek.platform import Platform
+from regpeek.reference import Reference, Repository
+from regpeek.schema1 import Schema1Manifest
+from tests.unit import builders
+from tests.unit.strategies import ARCH_SPELLINGS, VARIANT_SPELLINGS, digests, references
+
+EXAMPLES = int(os.environ.get("FUZZ_EXAMPLES", "100"))
+fuzz = settings(
+    max_examples=EXAMPLES,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large, HealthCheck.filter_too_much],
+)
+
+# -- JSON-shaped strategies ----------------------------------------------------------------------
+_SCALARS = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(min_value=-(2**63), max_value=2**63),
+    st.floats(allow_nan=False, allow_infinity=False),
+    st.text(max_size=12),
+)
+_ANY_JSON = st.recursive(
+    _SCALARS,
+    lambda children: st.one_of(
+        st.lists(children, max_size=4), st.dictionaries(st.text(max_size=8), children, max_size=4)
+    ),
+    max_leaves=12,
+)
+_MEDIA_TYPES = st.sampled_from(
+    [
+        *mt.MANIFEST_MEDIA_TYPES,
+        mt.OCI_CONFIG,
+        mt.OCI_EMPTY,
+        mt.DOCKER_CONFIG,
+        mt.OCI_LAYER_GZIP,
+        "application/json",
+        "",
+    ]
+)
+_CONTENT_TYPES = st.one_of(
+    st.none(),
+    _MEDIA_TYPES,
+    _MEDIA_TYPES.map(lambda media_type: f"{media_type}; charset=utf-8"),
+    st.sampled_from(
+        ["text/plain", "text/html", "application/octet-stream", "APPLICATION/VND.OCI.IMAGE.INDEX.V1+JSON"]
+    ),
+    st.text(max_size=20),
+)
+
+
+def _or_junk(strategy: st.SearchStrategy[Any]) -> st.SearchStrategy[Any]:
+    """Mostly ``strategy``, sometimes any JSON value in its place."""
+    return st.one_of(strategy, strategy, strategy, _ANY_JSON)
+
+
+_DIGEST_TEXTS = st.one_of(
+    digests().map(str),
+    digests().map(str),
+    digests().map(str),
+    st.sampled_from(
+        [
+            "sha256:../../../../etc/passwd",
+            "sha256:" + "A" * 64,
+            "sha256:" + "a" * 63,
+            "sha512:" + "b" * 64,
+            "md5:d41d8cd98f00b204e9800998ecf8427e",
+            "sha256:",
+            ":",
+            "",
+        ]
+    ),
+)
+_PLATFORM_JSON = st.fixed_dictionaries(
+    {},
+    optional={
+        "os": _or_junk(st.sampled_from(["linux", "windows", "unknown", "Linux", "macos", ""])),
+        "architecture": _or_junk(st.sampled_from([*ARCH_SPELLINGS, "unknown", ""])),
+        "variant": _or_junk(st.sampled_from(VARIANT_SPELLINGS)),
+        "os.version": _or_junk(st.sampled_from(["10.0.17763.4010", "", "x"])),
+        "os.features": _or_junk(st.lists(st.text(max_size=6), max_size=3)),
+    },
+)
+
+
+@st.composite
+def _inline_data(draw: st.DrawFn) -> dict[str, Any]:
+    """``digest``, ``size`` and ``data`` that agree (or, sometimes, do not)."""
+    data = draw(st.binary(max_size=20))
+    digest = str(compute(data)) if draw(st.booleans()) else draw(_DIGEST_TEXTS)
+    size = len(data) if draw(st.booleans()) else draw(st.integers(-1, 30))
+    encoded = base64.b64encode(data).decode()
+    spoil = draw(st.sampled_from(["", "", "", "!", "=", " "]))
+    return {"digest": digest, "size": size, "data": encoded + spoil}
+
+
+@st.composite
+def _spoiled(draw: st.DrawFn, base: st.SearchStrategy[dict[str, Any]]) -> dict[str, Any]:
+    """A document from ``base`` with, half the time, one to three members deleted, added or given
+    values of another type (the other half stays as built, so the parsers' success paths get
+    exercised too)."""
+    document = dict(draw(base))
+    if draw(st.booleans()):
+        return document
+    for _ in range(draw(st.integers(1, 3))):
+        key = draw(st.one_of(st.sampled_from(sorted(document) or ["x"]), st.sampled_from(_MEMBERS)))
+        if draw(st.booleans()) and key in document:
+            del document[key]
+        else:
+            document[key] = draw(_ANY_JSON)
+    return document
+
+
+_MEMBERS = [
+    "schemaVersion", "mediaType", "manifests", "config", "layers", "subject", "annotations", "artifactType",
+    "fsLayers", "history", "signatures", "digest", "size", "platform", "urls", "data",
+]  # fmt: skip
+_ANNOTATIONS = st.dictionaries(
+    st.sampled_from(
+        ["vnd.docker.reference.type", "vnd.docker.reference.digest", "a", "org.opencontainers.image.ref.name"]
+    ),
+    st.sampled_from(["attestation-manifest", "x", ""]),
+    max_size=2,
+)
+_DESCRIPTOR_FIELDS = st.fixed_dictionaries(
+    {"mediaType": _MEDIA_TYPES, "digest": _DIGEST_TEXTS, "size": st.integers(0, 2**40)},
+    optional={
+        "platform": _or_junk(_PLATFORM_JSON),
+        "urls": st.lists(st.sampled_from(["https://a.example/x", "http://b/", "ftp://c", ""]), max_size=2),
+        "annotations": _ANNOTATIONS,
+        "artifactType": st.sampled_from(["application/vnd.example+json", ""]),
+    },
+)
+_DESCRIPTORS = _spoiled(
+    st.one_of(
+        _DESCRIPTOR_FIELDS,
+        st.tuples(_DESCRIPTOR_FIELDS, _inline_data()).map(lambda pair: {**pair[0], **pair[1]}),
+    )
+)
+_V1_COMPATIBILITY = st.fixed_dictionaries(
+    {},
+    optional={
+        "id": st.text(max_size=8),
+        "throwaway": _or_junk(st.booleans()),
+        "created": _or_junk(st.just("2024-01-02T03:04:05Z")),
+        "config": _or_junk(
+            st.fixed_dictionaries({}, optional={"Env": _ANY_JSON, "Cmd": _ANY_JSON, "Labels": _ANY_JSON})
+        ),
+        "container_config": _or_junk(st.fixed_dictionaries({}, optional={"Cmd": _ANY_JSON})),
+        "architecture": _or_junk(st.sampled_from(ARCH_SPELLINGS)),
+        "os": _or_junk(st.just("linux")),
+    },
+)
+_HISTORY_ENTRY = st.one_of(
+    _V1_COMPATIBILITY.map(lambda v1: {"v1Compatibility": json.dumps(v1)}),
+    st.fixed_dictionaries({}, optional={"v1Compatibility": _or_junk(st.text(max_size=10))}),
+)
+_SIGNATURE = st.fixed_dictionaries(
+    {},
+    optional={
+        "protected": _or_junk(
+            st.one_of(
+                st.fixed_dictionaries(
+                    {},
+                    optional={
+                        "formatLength": _or_junk(st.integers(-5, 5000)),
+                        "formatTail": _or_junk(st.text(max_size=8)),
+                    },
+                ).map(lambda header: builders.b64url(json.dumps(header).encode())),
+                st.text(max_size=12),
+            )
+        ),
+        "signature": st.text(max_size=8),
+    },
+)
+_COMMON = {
+    "annotations": _or_junk(st.dictionaries(st.text(max_size=5), st.text(max_size=5), max_size=2)),
+    "subject": _DESCRIPTORS,
+    "artifactType": _or_junk(st.text(max_size=10)),
+}
+_INDEXES = st.fixed_dictionaries(
+    {"schemaVersion": st.just(2), "manifests": st.lists(_DESCRIPTORS, max_size=4)},
+    optional={"mediaType": st.sampled_from([mt.OCI_INDEX, mt.DOCKER_MANIFEST_LIST]), **_COMMON},
+)
+_IMAGES = st.fixed_dictionaries(
+    {"schemaVersion": st.just(2), "config": _DESCRIPTORS, "layers": st.lists(_DESCRIPTORS, max_size=4)},
+    optional={"mediaType": st.sampled_from([mt.OCI_MANIFEST, mt.DOCKER_MANIFEST]), **_COMMON},
+)
+
+
+@st.composite
+def _schema1_documents(draw: st.DrawFn) -> dict[str, Any]:
+    count = draw(st.integers(0, 3))
+    document: dict[str, Any] = {
+        "schemaVersion": 1,
+        "name": draw(st.text(max_size=10)),
+        "tag": draw(st.text(max_size=10)),
+        "architecture": draw(st.sampled_from(ARCH_SPELLINGS)),
+        "fsLayers": [{"blobSum": draw(_DIGEST_TEXTS)} for _ in range(count)],
+        "history": [draw(_HISTORY_ENTRY) for _ in range(count)],
+    }
+    if draw(st.booleans()):
+        document["signatures"] = draw(st.lists(_SIGNATURE, max_size=2))
+    if draw(st.booleans()):
+        document["mediaType"] = draw(st.sampled_from([mt.SCHEMA1, mt.SCHEMA1_SIGNED]))
+    return document
+
+
+_ANY_DOCUMENT = st.dictionaries(st.sampled_from(_MEMBERS), _ANY_JSON, max_size=6)
+_DOCUMENTS = st.one_of(_spoiled(_INDEXES), _spoiled(_IMAGES), _spoiled(_schema1_documents()), _ANY_DOCUMENT)
+
+_SEEDS = [
+    builders.dumps(builders.image_manifest()),
+    builders.dumps(builders.docker_manifest()),
+    builders.dumps(builders.index([builders.entry("linux", "amd64"), builders.attestation()])),
+    builders.sign(builders.pretty(builders.schema1_document([(builders.EMPTY_LAYER, {"throwaway": True})]))),
+]
+
+
+@st.composite
+def _mutated(draw: st.DrawFn) -> bytes:
+    """A real manifest with a few bytes flipped, deleted, inserted or the body cut short."""
+    data = bytearray(draw(st.sampled_from(_SEEDS)))
+    for _ in range(draw(st.integers(1, 4))):
+        position = draw(st.integers(0, max(len(data) - 1, 0)))
+        action = draw(st.sampled_from(["flip", "delete", "insert", "cut"]))
+        if action == "flip" and data:
+            data[position] ^= draw(st.integers(1, 255))
+        elif action == "delete" and data:
+            del data[position]
+        elif action == "insert":
+            data[position:position] = draw(st.binary(min_size=1, max_size=3))
+        else:
+            del data[position:]
+    return bytes(data)
+
+
+def _json_bytes(document: Any, indent: int | None) -> bytes:
+    return json.dumps(document, indent=indent).encode()
+
+
+_MANIFEST_BYTES = st.one_of(
+    st.binary(max_size=300),
+    _mutated(),
+    st.builds(_json_bytes, _DOCUMENTS, st.sampled_from([None, 3])),
+    st.builds(builders.sign, st.builds(_json_bytes, _DOCUMENTS, st.just(3))),
+)
+
+
+# -- manifests -----------------------------------------------------------------------------------
+def _check_descriptor(descriptor: Descriptor) -> None:
+    assert Digest.parse(str(descriptor.digest)) == descriptor.digest
+    assert isinstance(descriptor.size, int) and descriptor.size >= 0
+    assert isinstance(descriptor.media_type, str)
+    if descriptor.data is not None:
+        assert compute(descriptor.data, descriptor.digest.algorithm) == descriptor.digest
+        assert len(descriptor.data) == descriptor.size
+
+
+def _inspect_json(
+    manifest: ImageManifest | Schema1Manifest, config: ImageConfig, index: Index | None
+) -> None:
+    """What ``regpeek inspect --json`` would print: it must build and serialise."""
+    platform = index.runnable[0].platform if index is not None and index.runnable else None
+    result = build_inspect(
+        reference="registry.example/app:1", registry="registry.example", repository="app", tag="1",
+        manifest=manifest, config=config, index=index, entry_platform=platform,
+    )  # fmt: skip
+    json.dumps(result.to_json())
+
+
+def _check_manifest(data: bytes, content_type: str | None, algorithm: str = "sha256") -> None:
+    try:
+        manifest = parse(data, content_type, algorithm)
+    except VerificationError:
+        return
+    assert manifest.raw == data
+    if isinstance(manifest, Schema1Manifest):
+        assert manifest.digest.algorithm == algorithm
+        assert all(Digest.parse(str(layer.blob_sum)) == layer.blob_sum for layer in manifest.layers)
+        _inspect_json(manifest, config_from_schema1(manifest), None)
+        return
+    assert manifest.digest == compute(data, algorithm)
+    if isinstance(manifest, Index):
+        for entry in manifest.manifests:
+            _check_descriptor(entry)
+        return
+    assert isinstance(manifest, ImageManifest)
+    for descriptor in (manifest.config, *manifest.layers):
+        _check_descriptor(descriptor)
+    _inspect_json(manifest, ImageConfig(b"{}", None, {}), None)
+
+
+@fuzz
+@given(_MANIFEST_BYTES, _CONTENT_TYPES, st.sampled_from(["sha256", "sha256", "sha512"]))
+def test_manifest_bytes_parse_or_raise_verification_error(
+    data: bytes, content_type: str | None, algorithm: str
+) -> None:
+    _check_manifest(data, content_type, algorithm)
+
+
+@fuzz
+@given(_DOCUMENTS, _CONTENT_TYPES)
+def test_manifest_shaped_documents_parse_or_raise_verification_error(
+    document: dict[str, Any], content_type: str | None
+) -> None:
+    _check_manifest(json.dumps(document).encode(), content_type)
+
+
+@fuzz
+@given(
+    st.lists(st.tuples(digests().map(str), _V1_COMPATIBILITY), min_size=1, max_size=4),
+    st.text(max_size=12),
+    st.sampled_from([None, mt.SCHEMA1_SIGNED, "application/json", "text/plain"]),
+)
+def test_signed_schema1_digest_is_the_unsigned_payloads(
+    layers: list[tuple[str, dict[str, Any]]], name: str, content_type: str | None
+) -> None:
+    unsigned = builders.pretty(builders.schema1_document(layers, name=name))
+    signed = builders.sign(unsigned)
+    try:
+        manifest = parse(signed, content_type)
+    except VerificationError:  # e.g. a sha512 blobSum is fine, but other junk is refused
+        return
+    assert isinstance(manifest, Schema1Manifest) and manifest.signed
+    assert manifest.digest == compute(unsigned)
+    assert manifest.name == name
+    assert len(manifest.layers) == len(layers)
+    _inspect_json(manifest, config_from_schema1(manifest), None)
+
+
+@fuzz
+@given(st.one_of(_ANY_JSON, st.builds(dict, _V1_COMPATIBILITY), st.fixed_dictionaries({}, optional={
+    "architecture": _ANY_JSON, "os": _ANY_JSON, "variant": _ANY_JSON, "config": _ANY_JSON, "container_config": _ANY_JSON,
+    "rootfs": _or_junk(st.fixed_dictionaries({"diff_ids": _or_junk(st.lists(st.text(max_size=5), max_size=2))})),
+    "history": _or_junk(st.lists(_or_junk(st.fixed_dictionaries({}, optional={
+        "created": _ANY_JSON, "created_by": _ANY_JSON, "empty_layer": _ANY_JSON})), max_size=3)),
+})))  # fmt: skip
+def test_config_documents_parse_or_raise_verification_error(document: Any) -> None:
+    raw = json.dumps(document).encode()
+    try:
+        config = ImageConfig.parse(raw, compute(raw))
+    except VerificationError:
+        assert not isinstance(document, dict)
+        return
+    manifest = parse(builders.dumps(builders.image_manifest()))
+    assert isinstance(manifest, ImageManifest)
+    _inspect_json(manifest, config, None)
+
+
+@fuzz
+@given(st.binary(max_size=200))
+def test_registry_error_bodies_never_raise(body: bytes) -> None:
+    for detail in parse_error_body(body):
+        assert isinstance(str(detail), str)
+
+
+# -- references ----------------------------------------------------------------------------------
+_CANONICAL = set(string.ascii_letters + string.digits + "._-/:@[]")
+
+
+@st.composite
+def _mutated_reference(draw: st.DrawFn) -> tuple[Reference, str]:
+    """A valid reference, and its text with characters replaced, dropped, doubled or inserted."""
+    ref = draw(references())
+    text = list(draw(st.sampled_from(["", "docker://"])) + str(ref))
+    alphabet = st.sampled_from([*"/:@._-Aaz09 \t\n%é\\", "sha256:", "docker://", "//", "::"])
+    for _ in range(draw(st.integers(1, 3))):
+        position = draw(st.integers(0, len(text)))
+        action = draw(st.sampled_from(["replace", "drop", "double", "insert"]))
+        if action == "insert" or position == len(text):
+            text.insert(position, draw(alphabet))
+        elif action == "replace":
+            text[position] = draw(alphabet)
+        elif action == "drop":
+            del text[position]
+        else:
+            text.insert(position, text[position])
+    return ref, "".join(text)
+
+
+def _check_reference_text(text: str) -> None:
+    try:
+        ref = Reference.parse(text)
+    except UsageError:
+        return
+    canonical = str(ref)
+    assert set(canonical) <= _CANONICAL, canonical
+    assert Reference.parse(canonical) == ref
+    assert ref.target == (str(ref.digest) if ref.digest else ref.tag)
+    try:
+        repository = Repository.parse(str(ref.repo))
+    except UsageError as error:  # a repository that parsed inside a reference must parse alone
+        raise AssertionError(f"{ref.repo} does not parse: {error}") from None
+    assert repository == ref.repo
+
+
+@fuzz
+@given(_mutated_reference())
+def test_references_round_trip_and_mutations_parse_or_raise_usage_error(case: tuple[Reference, str]) -> None:
+    ref, mutated = case
+    assert Reference.parse(str(ref)) == ref
+    assert Reference.parse(f"docker://{ref}") == ref
+    _check_reference_text(mutated)
+
+
+@fuzz
+@given(st.one_of(st.text(max_size=300), st.text(alphabet="abc/:@.-_0123456789", min_size=200, max_size=300)))
+def test_reference_text_parses_or_raises_usage_error(text: str) -> None:
+    _check_reference_text(text)
+
+
+# -- platforms -----------------------------------------------------------------------------------
+_PLATFORM_PIECES = st.sampled_from(
+    ["linux", "windows", "Linux", "macos", "darwin", "/", "//", "(", ")", "(10.0.17763)", *ARCH_SPELLINGS,
+     *[v for v in VARIANT_SPELLINGS if v], " ", "", "\t", "é", ".", "-", "_"]
+)  # fmt: skip
+
+
+@fuzz
+@given(st.one_of(st.text(max_size=40), st.lists(_PLATFORM_PIECES, max_size=7).map("".join)))
+def test_platform_text_parses_or_raises_usage_error(text: str) -> None:
+    try:
+        platform = Platform.parse(text)
+    except UsageError:
+        return
+    again = Platform.parse(str(platform))
+    assert again == replace(platform, os_version="")  # str() leaves the OS version out
+    assert Platform.parse(str(again)) == again
+
+
+@fuzz
+@given(st.one_of(_PLATFORM_JSON, st.dictionaries(st.text(max_size=10), _ANY_JSON, max_size=5)))
+def test_platform_json_never_raises(document: dict[str, Any]) -> None:
+    platform = Platform.from_json(document)
+    assert all(isinstance(part, str) for part in (platform.os, platform.architecture, platform.variant))
+    json.dumps(platform.to_json())
+
+
+# -- WWW-Authenticate ----------------------------------------------------------------------------
+_TOKEN_CHARS = "!#$%&'*+-.^_`|~" + string.ascii_letters + string.digits
+_TOKENS = st.text(alphabet=_TOKEN_CHARS, min_size=1, max_size=10)
+_SEPARATORS = st.sampled_from([",", ", ", " ,", " , ", ",\t", ",,"])
+
+
+def _quote(value: str) -> str:
+    return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+@st.composite
+def _rendered_challenges(draw: st.DrawFn) -> tuple[str, list[Challenge]]:
+    """Challenges with parameters of any value, rendered with varied quoting, spacing and order."""
+    expected: list[Challenge] = []
+    rendered: list[str] = []
+    for _ in range(draw(st.integers(1, 3))):
+        scheme = draw(_TOKENS.filter(lambda token: "=" not in token))
+        names = draw(st.lists(_TOKENS.map(str.lower), max_size=4, unique=True))
+        params = {name: draw(st.one_of(st.text(max_size=20), _TOKENS)) for name in names}
+        parts = []
+        for name, value in params.items():
+            bare = value and all(char in _TOKEN_CHARS for char in value) and draw(st.booleans())
+            equals = draw(st.sampled_from(["=", " = ", "= ", "\t=\t"]))
+            case = draw(st.sampled_from([str.lower, str.upper, str.title]))
+            parts.append(f"{case(name)}{equals}{value if bare else _quote(value)}")
+        text = draw(st.sampled_from([str.lower, str.upper, str.title]))(scheme)
+        if parts:
+            text += draw(st.sampled_from([" ", "  ", "\t"])) + draw(_SEPARATORS).join(parts)
+        rendered.append(text)
+        expected.append(Challenge(scheme.lower(), params))
+    return draw(_SEPARATORS).join(rendered), expected
+
+
+@fuzz
+@given(_rendered_challenges())
+def test_rendered_challenges_parse_back(case: tuple[str, list[Challenge]]) -> None:
+    header, expected = case
+    assert parse_challenges(header) == expected
+    assert parse_all([header, header]) == expected + expected
+
+
+@fuzz
+@given(
+    st.one_of(
+        st.text(max_size=400),
+        st.lists(st.sampled_from(['"', "\\", "=", ",", " ", "Bearer", "realm", "a=="]), max_size=30).map(
+            "".join
+        ),
+    )
+)
+def test_any_header_parses_without_raising(header: str) -> None:
+    challenges = parse_challenges(header)
+    for challenge in challenges:
+        assert challenge.scheme and challenge.scheme == challenge.scheme.lower()
+        assert isinstance(challenge.scopes, tuple)
+
+
+def test_documented_errors_are_regpeek_errors() -> None:
+    """What the properties above accept as failures is part of regpeek's documented error tree."""
+    assert issubclass(VerificationError, RegpeekError) and VerificationError.exit_code == 5
+    assert issubclass(UsageError, RegpeekError) and UsageError.exit_code == 2
