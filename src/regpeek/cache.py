@@ -34,9 +34,7 @@ raise them. :class:`NullCache` has the same interface and stores nothing (``--no
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import os
-import secrets
 import time
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
@@ -45,6 +43,7 @@ from typing import Any, Protocol
 
 from regpeek.digest import Digest, compute, verify_bytes
 from regpeek.errors import UsageError
+from regpeek.files import exclusive_lock, write_file_atomically
 from regpeek.manifest import MAX_MANIFEST_SIZE
 
 __all__ = [
@@ -229,14 +228,8 @@ class BlobCache:
 
     def _write(self, path: Path, data: bytes) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
-        temp = path.with_name(f".{path.name}.{os.getpid()}-{secrets.token_hex(4)}{_TEMP_SUFFIX}")
-        try:
-            with open(temp, "wb") as out:
-                out.write(data)
-                out.flush()
-            os.replace(temp, path)
-        finally:
-            temp.unlink(missing_ok=True)
+        with write_file_atomically(path, durable=False, suffix=_TEMP_SUFFIX) as out:
+            out.write(data)
 
     def _discard(self, path: Path, inode: int) -> None:
         """Delete a corrupt entry, unless a writer has just renamed a fresh file over it."""
@@ -273,12 +266,8 @@ class BlobCache:
 
     def _reset_estimate(self, total: int) -> None:
         """Record an exact total (under the lock): ``.usage`` replaced atomically, journal emptied."""
-        temp = self._usage.with_name(f"{self._usage.name}.{os.getpid()}-{secrets.token_hex(4)}{_TEMP_SUFFIX}")
-        try:
-            temp.write_bytes(b"%d\n" % total)
-            os.replace(temp, self._usage)
-        finally:
-            temp.unlink(missing_ok=True)
+        with write_file_atomically(self._usage, durable=False, suffix=_TEMP_SUFFIX) as out:
+            out.write(b"%d\n" % total)
         with open(self._journal, "wb"):
             pass
 
@@ -287,12 +276,8 @@ class BlobCache:
     @contextlib.contextmanager
     def _locked(self) -> Iterator[None]:
         self.root.mkdir(parents=True, exist_ok=True)
-        with open(self.root / ".lock", "a+b") as lock:
-            fcntl.flock(lock, fcntl.LOCK_EX)
-            try:
-                yield
-            finally:
-                fcntl.flock(lock, fcntl.LOCK_UN)
+        with exclusive_lock(self.root / ".lock"):
+            yield
 
     def _scan(self) -> _Scan:
         """Every entry and temp file; files with other names are left alone and not counted."""

@@ -13,7 +13,6 @@ exclusive lock. A failure or Ctrl-C removes the staging area, so the layout is a
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import json
 import os
 import secrets
@@ -26,9 +25,10 @@ from typing import Any, BinaryIO
 from regpeek import mediatypes as mt
 from regpeek.digest import Digest, DigestVerifier
 from regpeek.errors import MalformedError, NotFoundError, UsageError, VerificationError
+from regpeek.files import exclusive_lock, fsync_dir, write_file_atomically
 from regpeek.manifest import MAX_MANIFEST_SIZE, Descriptor
 
-__all__ = ["REF_NAME", "Layout", "LayoutReference", "Staging", "write_file_atomically"]
+__all__ = ["REF_NAME", "Layout", "LayoutReference", "Staging"]
 
 REF_NAME = "org.opencontainers.image.ref.name"
 _LAYOUT_FILE = {"imageLayoutVersion": "1.0.0"}
@@ -75,33 +75,10 @@ class LayoutReference:
         return f"oci:{self.path}" + (f":{self.name}" if self.name else "")
 
 
-def _fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-@contextlib.contextmanager
-def write_file_atomically(path: Path | str) -> Iterator[BinaryIO]:
-    """Write ``path`` through a temporary file beside it, renamed into place only on success."""
-    target = Path(path)
-    temp = target.with_name(f".{target.name}.{secrets.token_hex(6)}.tmp")
-    try:
-        with open(temp, "wb") as out:
-            yield out
-            out.flush()
-            os.fsync(out.fileno())
-        os.replace(temp, target)
-    finally:
-        temp.unlink(missing_ok=True)
-
-
 def _write_atomically(path: Path, data: bytes) -> None:
     with write_file_atomically(path) as out:
         out.write(data)
-    _fsync_dir(path.parent)
+    fsync_dir(path.parent)
 
 
 class Layout:
@@ -200,23 +177,14 @@ class Layout:
         finally:
             shutil.rmtree(area, ignore_errors=True)
 
-    @contextlib.contextmanager
-    def _locked(self) -> Iterator[None]:
-        with open(self.path / ".regpeek.lock", "a+b") as lock:
-            fcntl.flock(lock, fcntl.LOCK_EX)
-            try:
-                yield
-            finally:
-                fcntl.flock(lock, fcntl.LOCK_UN)
-
     def _commit(self, staged: Mapping[Digest, Path], entries: list[dict[str, Any]]) -> None:
-        with self._locked():
+        with exclusive_lock(self.path / ".regpeek.lock"):
             for digest, source in staged.items():
                 target = self.blob_path(digest)
                 target.parent.mkdir(parents=True, exist_ok=True)
                 os.replace(source, target)
             for algorithm in {digest.algorithm for digest in staged}:
-                _fsync_dir(self.path / "blobs" / algorithm)
+                fsync_dir(self.path / "blobs" / algorithm)
             layout_file = self.path / "oci-layout"
             if not layout_file.exists():
                 _write_atomically(layout_file, json.dumps(_LAYOUT_FILE).encode())
