@@ -182,12 +182,19 @@ class _Puller:
             for future in futures:
                 if future.done() and not isinstance(future.exception(), (_Stopped, type(None))):
                     future.result()  # raises the first real failure
-            return [future.result() for future in futures]
+            results = [future.result() for future in futures]
+        except KeyboardInterrupt:
+            # Ctrl-C: stop now; a download blocked on the network is not waited for (its staged file
+            # goes with the staging area, and the CLI ends the process without joining threads)
+            self.stop.set()
+            executor.shutdown(wait=False, cancel_futures=True)
+            raise
         except BaseException:
             self.stop.set()  # the other downloads stop at their next chunk
-            raise
-        finally:
             executor.shutdown(wait=True, cancel_futures=True)
+            raise
+        executor.shutdown(wait=True)
+        return results
 
     def _fetch(self, descriptor: Descriptor) -> PulledBlob:
         if self.stop.is_set():

@@ -262,3 +262,42 @@ def test_restart_when_range_is_not_honoured(
     [pulled] = [blob for blob in result.blobs if str(blob.digest) == big.digest]
     assert (pulled.downloaded, pulled.resumed) == (True, 0)
     assert _blob(tmp_path / "l", big.digest) == big.data
+
+
+def test_ctrl_c_leaves_destination_unchanged(
+    registry: Registry, samples: dict[str, Any], tmp_path: Path
+) -> None:
+    """SIGINT while a layer is downloading: exit 130 promptly, DEST exactly as before, no staging left."""
+    import os
+    import signal
+    import sys
+    import time
+
+    from tests.support.faultproxy import FaultProxy, stall_mid_body
+
+    dest = tmp_path / "layout"
+    assert run_cli("pull", *registry_flags(registry), f"{registry.host}/samples/oci", str(dest)).code == 0
+    before = _tree(dest)
+    big = max(samples["samples/oci-mixed"].layers, key=lambda layer: layer.size)
+    with FaultProxy.for_registry(registry) as proxy:
+        proxy.add(stall_mid_body(30, after_bytes=big.size // 2), path=f"/blobs/{big.digest}$", method="GET")
+        command = [sys.executable, "-m", "regpeek", "pull", "--plain-http", "--timeout", "60", "--no-cache",
+                   f"{proxy.host}/samples/oci-mixed", str(dest)]  # fmt: skip
+        process = subprocess.Popen(
+            command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=dict(os.environ)
+        )
+        deadline = time.monotonic() + 20
+        while (
+            not any(r.stalling for r in proxy.matching(f"/blobs/{big.digest}$"))
+            and time.monotonic() < deadline
+        ):
+            time.sleep(0.05)
+        assert list(dest.glob(".regpeek-staging-*"))  # mid-pull: staged, not committed
+        interrupted = time.monotonic()
+        process.send_signal(signal.SIGINT)
+        _, stderr = process.communicate(timeout=20)
+        assert time.monotonic() - interrupted < 5
+    assert process.returncode == 130, stderr
+    assert b"interrupted" in stderr and b"Traceback" not in stderr
+    assert _tree(dest) == before
+    assert not list(dest.glob(".regpeek-staging-*"))
