@@ -314,3 +314,22 @@ def test_python_api_batch(registry: Registry, samples: dict[str, Any]) -> None:
     outcomes = asyncio.run(run())
     assert outcomes[0].result is not None and str(outcomes[0].result.digest) == samples["samples/oci"].digest
     assert isinstance(outcomes[1].error, regpeek.UsageError) and outcomes[1].exit_code == 2
+
+
+def test_memory_flat_for_100000_references(tmp_path: Path) -> None:
+    """The input is streamed: 100,000 references take no more memory than 1,000 (peak RSS, /usr/bin/time)."""
+    import subprocess
+    import sys
+
+    peaks = {}
+    for count in (1_000, 100_000):
+        refs = tmp_path / f"{count}.txt"
+        refs.write_text("".join(f"Not A Reference {n}\n" for n in range(count)))  # fails fast, no network
+        done = subprocess.run(
+            ["/usr/bin/time", "-f", "%M", sys.executable, "-m", "regpeek", "inspect", "--no-cache", "--from-file", str(refs)],
+            capture_output=True, text=True, check=False,
+        )  # fmt: skip
+        assert done.returncode == 2
+        assert done.stdout.count("\n") == count
+        peaks[count] = int(done.stderr.strip().splitlines()[-1])
+    assert peaks[100_000] < peaks[1_000] + 10 * 1024  # KiB: within 10 MiB
