@@ -3,7 +3,7 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 PYTEST_ARGS ?=
 
-.PHONY: setup demo test lint format bench-pull bench-inspect bench-faults clean
+.PHONY: setup demo test fuzz lint format bench-pull bench-inspect bench-faults clean
 
 $(VENV)/.installed: pyproject.toml scripts/install-deps.sh
 	bash scripts/install-deps.sh
@@ -18,6 +18,9 @@ demo: setup  ## start a local registry, load sample images of every format, insp
 
 test: setup  ## the whole test suite: unit tests and integration tests against a real registry
 	$(PY) -m pytest $(PYTEST_ARGS)
+
+fuzz: setup  ## a longer property-based fuzz run of every parser (FUZZ_EXAMPLES examples per property)
+	FUZZ_EXAMPLES=$${FUZZ_EXAMPLES:-500} $(PY) -m pytest -q tests/unit/test_fuzz_parsers.py
 
 lint: setup  ## ruff, mypy, and the check that _sync/ is generated from _async/
 	$(PY) -m ruff check .
