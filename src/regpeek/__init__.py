@@ -45,7 +45,6 @@ _LAZY = {
     "Manifest": "regpeek.manifest",
     "Platform": "regpeek.platform",
     "PullResult": "regpeek.pull",
-    "pull": "regpeek.pull",
     "Reference": "regpeek.reference",
     "Repository": "regpeek.reference",
     "Schema1Manifest": "regpeek.schema1",
@@ -76,7 +75,7 @@ if TYPE_CHECKING:
     from regpeek.layout import Layout, LayoutReference
     from regpeek.manifest import Descriptor, ImageManifest, Index, Manifest
     from regpeek.platform import Platform
-    from regpeek.pull import PullResult, pull
+    from regpeek.pull import PullResult
     from regpeek.reference import Reference, Repository
     from regpeek.schema1 import Schema1Manifest
     from regpeek.transport import HttpOptions
@@ -135,5 +134,4 @@ __all__ = [
     "VerificationError",
     "__version__",
     "exit_code_for",
-    "pull",
 ]
