@@ -2,58 +2,20 @@
 
 from __future__ import annotations
 
-import contextlib
 import json
 import sys
 
 import click
 
-from regpeek._sync.registry import Client
 from regpeek.cli.options import Settings, registry_options
-from regpeek.cli.scrub import remember_secrets
-from regpeek.pull import PullResult, pull
+from regpeek.cli.session import pull_progress, session
+from regpeek.pull import pull
 
 
 def _human(size: int) -> str:
     from regpeek.cli.render import human_size
 
     return human_size(size)
-
-
-def _pull(
-    settings: Settings,
-    ref: str,
-    dest: str,
-    all_platforms: bool,
-    jobs: int,
-    allow_nondistributable: bool,
-    ref_name: str | None,
-    show_progress: bool,
-) -> PullResult:
-    arguments = settings.client_arguments()
-    platform = arguments.pop("platform")
-    with Client(**arguments) as client:
-        remember_secrets(client.credentials.secrets)
-        try:
-            progress = None
-            if show_progress:
-                from regpeek.cli.progress import RichPullProgress
-
-                progress = RichPullProgress(f"pulling {ref}")
-            with progress or contextlib.nullcontext():
-                return pull(
-                    client,
-                    ref,
-                    dest,
-                    platform=platform,
-                    all_platforms=all_platforms,
-                    jobs=jobs,
-                    allow_nondistributable=allow_nondistributable,
-                    ref_name=ref_name,
-                    progress=progress,
-                )
-        finally:
-            remember_secrets(client.secrets)
 
 
 @click.command("pull")
@@ -87,8 +49,19 @@ def pull_command(
 
     Blobs are verified as they stream; DEST changes only when the whole image is verified.
     """
-    show_progress = not quiet and not as_json and sys.stderr.isatty()
-    result = _pull(settings, ref, dest, all_platforms, jobs, allow_nondistributable, ref_name, show_progress)
+    show = not quiet and not as_json and sys.stderr.isatty()
+    with session(settings) as client, pull_progress(ref, show) as progress:
+        result = pull(
+            client,
+            ref,
+            dest,
+            platform=settings.platform,
+            all_platforms=all_platforms,
+            jobs=jobs,
+            allow_nondistributable=allow_nondistributable,
+            ref_name=ref_name,
+            progress=progress,
+        )
     if as_json:
         click.echo(json.dumps(result.to_json(), indent=2))
         return

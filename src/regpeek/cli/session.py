@@ -1,4 +1,5 @@
-"""A client for one command, whose secrets are scrubbed from anything the CLI prints."""
+"""What a command holds while it runs: a client whose secrets are scrubbed from anything the CLI
+prints, and the pull progress display."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from contextlib import contextmanager
 from regpeek._sync.registry import Client
 from regpeek.cli.options import Settings
 from regpeek.cli.scrub import remember_secrets
+from regpeek.pull import PullProgress
 
 
 @contextmanager
@@ -19,3 +21,15 @@ def session(settings: Settings) -> Iterator[Client]:
     finally:
         remember_secrets(client.secrets)
         client.close()
+
+
+@contextmanager
+def pull_progress(source: str, show: bool) -> Iterator[PullProgress | None]:
+    """Progress bars on stderr while ``source`` is pulled (none for a local layout, or when not shown)."""
+    if not show or source.startswith("oci:"):
+        yield None
+        return
+    from regpeek.cli.progress import RichPullProgress  # rich's progress only when it is drawn
+
+    with RichPullProgress(f"pulling {source}") as progress:
+        yield progress

@@ -10,33 +10,9 @@ from typing import BinaryIO
 
 import click
 
-from regpeek._sync.registry import Client
 from regpeek.cli.options import Settings, registry_options
-from regpeek.cli.scrub import remember_secrets
-from regpeek.pull import PullProgress
+from regpeek.cli.session import pull_progress, session
 from regpeek.rootfs import export_image, unpack_image
-
-
-@contextlib.contextmanager
-def _client(settings: Settings) -> Iterator[Client]:
-    arguments = settings.client_arguments()
-    with Client(**arguments) as client:
-        remember_secrets(client.credentials.secrets)
-        try:
-            yield client
-        finally:
-            remember_secrets(client.secrets)
-
-
-@contextlib.contextmanager
-def _progress(source: str, show: bool) -> Iterator[PullProgress | None]:
-    if not show or source.startswith("oci:"):
-        yield None
-        return
-    from regpeek.cli.progress import RichPullProgress
-
-    with RichPullProgress(f"pulling {source}") as progress:
-        yield progress
 
 
 @click.command("unpack")
@@ -56,7 +32,7 @@ def unpack_command(
     counted in one warning line.
     """
     show = not quiet and not as_json and sys.stderr.isatty()
-    with _client(settings) as client, _progress(source, show) as progress:
+    with session(settings) as client, pull_progress(source, show) as progress:
         result = unpack_image(
             client,
             source,
@@ -92,7 +68,7 @@ def export_command(
     Like crane export: whiteouts are applied and never appear in the tar.
     """
     show = not quiet and sys.stderr.isatty()
-    with _client(settings) as client, _progress(source, show) as progress, _output(output) as out:
+    with session(settings) as client, pull_progress(source, show) as progress, _output(output) as out:
         report = export_image(
             client,
             source,
