@@ -1,0 +1,163 @@
+"""Listings, referrers and rate limits against shapes a local registry does not produce (MockTransport)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Callable
+from typing import Any
+
+import httpx
+import pytest
+
+import regpeek
+from regpeek import mediatypes as mt
+from regpeek.errors import MalformedError
+from regpeek.listing import RateLimit
+from regpeek.transport import HttpOptions
+
+HOST = "registry.example"
+SUBJECT = "sha256:" + "a" * 64
+REFERRER = "sha256:" + "b" * 64
+OTHER = "sha256:" + "c" * 64
+
+Handler = Callable[[httpx.Request], httpx.Response]
+
+
+def call(flavour: str, handler: Handler, method: str, *args: Any) -> Any:
+    """Run one client method with a mock registry, through the sync or the async client."""
+    options = HttpOptions(retries=0)
+    if flavour == "sync":
+        with regpeek.Client(options=options, transport=httpx.MockTransport(handler)) as client:
+            return getattr(client, method)(*args)
+
+    async def run() -> Any:
+        async with regpeek.AsyncClient(options=options, transport=httpx.MockTransport(handler)) as client:
+            return await getattr(client, method)(*args)
+
+    return asyncio.run(run())
+
+
+@pytest.fixture(params=["sync", "async"])
+def flavour(request: pytest.FixtureRequest) -> str:
+    return str(request.param)
+
+
+def test_tags_follow_link_pagination(flavour: str) -> None:
+    pages = {
+        "/v2/team/app/tags/list": (["a", "b"], '</v2/team/app/tags/list?last=b&n=2>; rel="next"'),
+        "/v2/team/app/tags/list?last=b&n=2": (
+            ["c", "d"],
+            f'<https://{HOST}/v2/team/app/tags/list?last=d&n=2>; rel="next"',
+        ),
+        "/v2/team/app/tags/list?last=d&n=2": (["e"], None),
+    }
+    seen: list[str] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        target = request.url.raw_path.decode()
+        seen.append(target)
+        tags, link = pages[target]
+        headers = {"Link": link} if link else {}
+        return httpx.Response(200, json={"name": "team/app", "tags": tags}, headers=headers)
+
+    listing = call(flavour, handler, "list_tags", f"{HOST}/team/app")
+    assert (listing.names, listing.pages) == (["a", "b", "c", "d", "e"], 3)
+    assert seen == list(pages)  # a relative and an absolute Link, both followed
+
+
+def test_tags_link_loop_is_refused(flavour: str) -> None:
+    def handler(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(
+            200, json={"tags": ["x"]}, headers={"Link": '</v2/team/app/tags/list>; rel="next"'}
+        )
+
+    with pytest.raises(MalformedError, match="points back"):
+        call(flavour, handler, "tags", f"{HOST}/team/app")
+
+
+def test_tags_null_means_none(flavour: str) -> None:
+    def handler(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(200, json={"name": "team/app", "tags": None})
+
+    assert call(flavour, handler, "tags", f"{HOST}/team/app") == []
+
+
+def _referrers_index(*entries: tuple[str, str]) -> dict[str, Any]:
+    return {
+        "schemaVersion": 2,
+        "mediaType": mt.OCI_INDEX,
+        "manifests": [
+            {"mediaType": mt.OCI_MANIFEST, "digest": digest, "size": 10, "artifactType": kind}
+            for digest, kind in entries
+        ],
+    }
+
+
+@pytest.mark.parametrize("filtered", [True, False], ids=["server-filters", "client-filters"])
+def test_referrers_api(flavour: str, filtered: bool) -> None:
+    asked: list[str] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        asked.append(str(request.url))
+        entries = (
+            [(REFERRER, "application/sig")]
+            if filtered
+            else [(REFERRER, "application/sig"), (OTHER, "application/sbom")]
+        )
+        headers = {"Content-Type": mt.OCI_INDEX}
+        if filtered:
+            headers["OCI-Filters-Applied"] = "artifactType"
+        return httpx.Response(200, content=json.dumps(_referrers_index(*entries)).encode(), headers=headers)
+
+    found = call(flavour, handler, "referrers", f"{HOST}/team/app@{SUBJECT}", "application/sig")
+    assert (found.via, [str(m.digest) for m in found.manifests]) == ("api", [REFERRER])
+    assert asked == [f"https://{HOST}/v2/team/app/referrers/{SUBJECT}?artifactType=application%2Fsig"]
+
+
+def test_referrers_fallback_tag_missing_means_none(flavour: str) -> None:
+    def handler(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(404, text="404 page not found")  # the API, then the sha256-<hex> tag
+
+    found = call(flavour, handler, "referrers", f"{HOST}/team/app@{SUBJECT}")
+    assert (found.via, found.manifests) == ("tag", [])
+
+
+def test_ratelimit_from_docker_hub_headers(flavour: str) -> None:
+    methods: list[str] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        methods.append(request.method)
+        return httpx.Response(
+            200,
+            headers={
+                "ratelimit-limit": "100;w=21600",
+                "ratelimit-remaining": "76;w=21600",
+                "docker-ratelimit-source": "203.0.113.9",
+                "Docker-Content-Digest": SUBJECT,
+            },
+        )
+
+    limit = call(flavour, handler, "ratelimit", "docker.io/library/alpine")
+    assert methods == ["HEAD"]  # a HEAD is not counted as a pull
+    assert (limit.limit, limit.remaining, limit.window_seconds, limit.source) == (
+        100,
+        76,
+        21600,
+        "203.0.113.9",
+    )
+    assert limit.describe() == "limit 100 per 6h, remaining 76, source 203.0.113.9"
+
+
+@pytest.mark.parametrize(
+    ("headers", "expected"),
+    [
+        pytest.param({}, "no limit reported", id="none"),
+        pytest.param({"RateLimit-Limit": "200;w=3600"}, "limit 200 per 1h", id="limit-only"),
+        pytest.param({"ratelimit-remaining": "0"}, "limit unknown, remaining 0", id="remaining-only"),
+        pytest.param({"ratelimit-limit": "garbage"}, "no limit reported", id="garbage"),
+        pytest.param({"ratelimit-limit": "10;w=90"}, "limit 10 per 90s", id="odd-window"),
+    ],
+)
+def test_ratelimit_headers(headers: dict[str, str], expected: str) -> None:
+    assert RateLimit.from_headers(headers).describe() == expected
