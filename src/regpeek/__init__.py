@@ -13,17 +13,18 @@ from regpeek._version import __version__
 # Public names and the module each lives in. They are imported on first use (PEP 562), so that
 # ``import regpeek`` and the CLI start fast: httpx, asyncio and rich load only when needed.
 _LAZY = {
-    "AsyncClient": "regpeek._async.registry",
-    "Resolved": "regpeek._async.registry",
-    "Client": "regpeek._sync.registry",
-    "HistoryEntry": "regpeek.config",
-    "ImageConfig": "regpeek.config",
-    "InspectResult": "regpeek.config",
-    "Layer": "regpeek.config",
-    "PlatformEntry": "regpeek.config",
-    "Credentials": "regpeek.credentials",
-    "CredentialStore": "regpeek.credentials",
-    "Digest": "regpeek.digest",
+    "BlobCache": "regpeek.disk.cache",
+    "AsyncClient": "regpeek.network._async.registry",
+    "Resolved": "regpeek.network._async.registry",
+    "Client": "regpeek.network._sync.registry",
+    "HistoryEntry": "regpeek.formats.config",
+    "ImageConfig": "regpeek.formats.config",
+    "InspectResult": "regpeek.formats.config",
+    "Layer": "regpeek.formats.config",
+    "PlatformEntry": "regpeek.formats.config",
+    "Credentials": "regpeek.network.credentials",
+    "CredentialStore": "regpeek.network.credentials",
+    "Digest": "regpeek.formats.digest",
     "AuthError": "regpeek.errors",
     "DigestMismatchError": "regpeek.errors",
     "MalformedError": "regpeek.errors",
@@ -37,26 +38,23 @@ _LAZY = {
     "UsageError": "regpeek.errors",
     "VerificationError": "regpeek.errors",
     "exit_code_for": "regpeek.errors",
-    "Layout": "regpeek.layout",
-    "LayoutReference": "regpeek.layout",
-    "Descriptor": "regpeek.manifest",
-    "ImageManifest": "regpeek.manifest",
-    "Index": "regpeek.manifest",
-    "Manifest": "regpeek.manifest",
-    "Platform": "regpeek.platform",
+    "Layout": "regpeek.disk.layout",
+    "LayoutReference": "regpeek.disk.layout",
+    "Descriptor": "regpeek.formats.manifest",
+    "ImageManifest": "regpeek.formats.manifest",
+    "Index": "regpeek.formats.manifest",
+    "Manifest": "regpeek.formats.manifest",
+    "Platform": "regpeek.formats.platform",
     "PullResult": "regpeek.pull",
-    "Reference": "regpeek.reference",
-    "Repository": "regpeek.reference",
-    "Schema1Manifest": "regpeek.schema1",
-    "HttpOptions": "regpeek.transport",
+    "Reference": "regpeek.formats.reference",
+    "Repository": "regpeek.formats.reference",
+    "Schema1Manifest": "regpeek.formats.schema1",
+    "HttpOptions": "regpeek.network.transport",
 }
 
 if TYPE_CHECKING:
-    from regpeek._async.registry import AsyncClient, Resolved
-    from regpeek._sync.registry import Client
-    from regpeek.config import HistoryEntry, ImageConfig, InspectResult, Layer, PlatformEntry
-    from regpeek.credentials import Credentials, CredentialStore
-    from regpeek.digest import Digest
+    from regpeek.disk.cache import BlobCache
+    from regpeek.disk.layout import Layout, LayoutReference
     from regpeek.errors import (
         AuthError,
         DigestMismatchError,
@@ -72,13 +70,17 @@ if TYPE_CHECKING:
         VerificationError,
         exit_code_for,
     )
-    from regpeek.layout import Layout, LayoutReference
-    from regpeek.manifest import Descriptor, ImageManifest, Index, Manifest
-    from regpeek.platform import Platform
+    from regpeek.formats.config import HistoryEntry, ImageConfig, InspectResult, Layer, PlatformEntry
+    from regpeek.formats.digest import Digest
+    from regpeek.formats.manifest import Descriptor, ImageManifest, Index, Manifest
+    from regpeek.formats.platform import Platform
+    from regpeek.formats.reference import Reference, Repository
+    from regpeek.formats.schema1 import Schema1Manifest
+    from regpeek.network._async.registry import AsyncClient, Resolved
+    from regpeek.network._sync.registry import Client
+    from regpeek.network.credentials import Credentials, CredentialStore
+    from regpeek.network.transport import HttpOptions
     from regpeek.pull import PullResult
-    from regpeek.reference import Reference, Repository
-    from regpeek.schema1 import Schema1Manifest
-    from regpeek.transport import HttpOptions
 
 
 def __getattr__(name: str) -> Any:
@@ -99,6 +101,7 @@ def __dir__() -> list[str]:
 __all__ = [
     "AsyncClient",
     "AuthError",
+    "BlobCache",
     "Client",
     "CredentialStore",
     "Credentials",

@@ -4,7 +4,7 @@
 ``jobs`` inspects at a time and at most ``per_registry`` against one registry, and yields one outcome per
 reference in input order. At most ``jobs * 4`` references are in flight or waiting to be yielded, so
 memory does not grow with the input. Tokens are shared: the client's auth flow fetches one token per
-registry and scope and lets the other tasks wait for it (see :mod:`regpeek.auth`).
+registry and scope and lets the other tasks wait for it (see :mod:`regpeek.network.auth`).
 """
 
 from __future__ import annotations
@@ -15,12 +15,12 @@ from collections.abc import AsyncIterator, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any, TextIO
 
-from regpeek._async.registry import AsyncClient
-from regpeek.config import InspectResult
+from regpeek.disk.layout import LayoutReference
 from regpeek.errors import RegpeekError, exit_code_for
-from regpeek.layout import LayoutReference
-from regpeek.platform import Platform
-from regpeek.reference import Reference
+from regpeek.formats.config import InspectResult
+from regpeek.formats.platform import Platform
+from regpeek.formats.reference import Reference
+from regpeek.network._async.registry import AsyncClient
 
 __all__ = ["Outcome", "inspect_many", "read_references"]
 

@@ -7,7 +7,7 @@ import re
 from functools import lru_cache
 from pathlib import Path
 
-from regpeek.platform import Platform, host_platform
+from regpeek.formats.platform import Platform, host_platform
 
 __all__ = ["default_platform"]
 

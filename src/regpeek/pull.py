@@ -6,7 +6,7 @@ staging area inside the layout. Each blob is hashed as it streams to disk and ch
 descriptor's digest and size; a connection that drops mid-blob is resumed with ``Range`` when the
 registry answers 206, else restarted. A blob the layout already holds (verified by hashing) is not
 downloaded again. Only when everything is verified are the blobs moved into ``blobs/`` and the image
-added to ``index.json`` (see :mod:`regpeek.layout`); any failure, or Ctrl-C, leaves the layout as it was.
+added to ``index.json`` (see :mod:`regpeek.disk.layout`); any failure, or Ctrl-C, leaves the layout as it was.
 
 Docker schema2 and OCI images keep their manifest bytes and digests. A schema1 image, which a layout
 cannot hold, is converted like skopeo does: an OCI manifest whose config is synthesized from the
@@ -34,9 +34,7 @@ from typing import Any, Protocol
 
 import httpx
 
-from regpeek import mediatypes as mt
-from regpeek._sync.registry import Client
-from regpeek.digest import Digest, DigestVerifier, compute
+from regpeek.disk.layout import REF_NAME, Layout, Staging, remove_stale_staging
 from regpeek.errors import (
     AuthError,
     NotFoundError,
@@ -45,12 +43,14 @@ from regpeek.errors import (
     UnsupportedError,
     UsageError,
 )
-from regpeek.layout import REF_NAME, Layout, Staging, remove_stale_staging
-from regpeek.manifest import Descriptor, ImageManifest, Index, Manifest
-from regpeek.platform import Platform, only
-from regpeek.reference import Reference
-from regpeek.schema1 import Schema1Manifest, synthesize_config
-from regpeek.transport import Attempts, retry_delay
+from regpeek.formats import mediatypes as mt
+from regpeek.formats.digest import Digest, DigestVerifier, compute
+from regpeek.formats.manifest import Descriptor, ImageManifest, Index, Manifest
+from regpeek.formats.platform import Platform, only
+from regpeek.formats.reference import Reference
+from regpeek.formats.schema1 import Schema1Manifest, synthesize_config
+from regpeek.network._sync.registry import Client
+from regpeek.network.transport import Attempts, retry_delay
 
 __all__ = ["PullResult", "PulledBlob", "PullProgress", "pull"]
 

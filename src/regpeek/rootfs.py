@@ -2,7 +2,7 @@
 
 The source is a registry reference or ``oci:PATH[:NAME]``. A registry image is first pulled, verified,
 into a temporary OCI layout (:func:`regpeek.pull.pull`, concurrent downloads); a local layout's layer
-blobs are hashed before use. Only verified layers reach :mod:`regpeek.unpack`, which applies them in
+blobs are hashed before use. Only verified layers reach :mod:`regpeek.disk.unpack`, which applies them in
 order without ever writing outside the root.
 """
 
@@ -15,14 +15,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, BinaryIO
 
-from regpeek._sync.registry import Client, Resolved
-from regpeek.digest import Digest
+from regpeek.disk.layout import Layout, LayoutReference
+from regpeek.disk.unpack import LayerOpener, UnpackReport, export_tar, unpack_layers
 from regpeek.errors import UnsupportedError, UsageError, VerificationError
-from regpeek.layout import Layout, LayoutReference
-from regpeek.manifest import Descriptor, ImageManifest
-from regpeek.platform import Platform
+from regpeek.formats.digest import Digest
+from regpeek.formats.manifest import Descriptor, ImageManifest
+from regpeek.formats.platform import Platform
+from regpeek.network._sync.registry import Client, Resolved
 from regpeek.pull import PullProgress, pull
-from regpeek.unpack import LayerOpener, UnpackReport, export_tar, unpack_layers
 
 __all__ = ["UnpackResult", "export_image", "image_layers", "unpack_image"]
 

@@ -185,8 +185,8 @@ def test_exit_1_internal_error(
     def broken(*args: object, **kwargs: object) -> None:
         raise KeyError("boom")
 
-    monkeypatch.setattr(regpeek.config, "build_inspect", broken)
-    monkeypatch.setattr("regpeek._sync.registry.build_inspect", broken)
+    monkeypatch.setattr(regpeek.formats.config, "build_inspect", broken)
+    monkeypatch.setattr("regpeek.network._sync.registry.build_inspect", broken)
     done = run_cli("inspect", *registry_flags(registry), f"{registry.host}/samples/oci")
     assert done.code == 1
     assert done.stderr == "regpeek: internal error: 'boom'\n"

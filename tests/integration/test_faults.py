@@ -19,7 +19,7 @@ import pytest
 
 import regpeek
 from regpeek.errors import AuthError, RegistryUnavailableError
-from regpeek.transport import HttpOptions
+from regpeek.network.transport import HttpOptions
 from tests.integration.api import Api, run_cli
 from tests.support import faultproxy as fp
 from tests.support.faultproxy import FaultProxy, Recorded

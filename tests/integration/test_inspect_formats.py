@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 import regpeek
-from regpeek import mediatypes as mt
+from regpeek.formats import mediatypes as mt
 from tests.integration.api import Api, registry_flags, run_cli
 from tests.support.images import PushedImage, PushedIndex
 from tests.support.oracles import skopeo_config, skopeo_inspect, skopeo_raw_manifest

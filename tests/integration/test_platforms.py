@@ -36,7 +36,7 @@ def test_platform_choice(api: Api, registry: Registry, samples: dict[str, Any], 
     result = api.call(registry, "inspect", f"{registry.host}/samples/index", platform=wanted)
     child = index.child(*chosen)
     assert str(result.digest) == child.digest
-    assert result.to_json()["labels"]["org.regpeek.platform"] == child.platform.label
+    assert result.to_json()["labels"]["org.regpeek.formats.platform"] == child.platform.label
 
 
 def test_windows_os_version_reported(api: Api, registry: Registry, samples: dict[str, Any]) -> None:

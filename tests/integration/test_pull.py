@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 import regpeek
-from regpeek import mediatypes as mt
+from regpeek.formats import mediatypes as mt
 from regpeek.pull import pull
 from tests.integration.api import client_options, registry_flags, run_cli
 from tests.support.images import PushedIndex, push_oci_image

@@ -9,8 +9,8 @@ from typing import Any
 import pytest
 
 import regpeek
-from regpeek import mediatypes as mt
-from regpeek.schema1 import EMPTY_LAYER
+from regpeek.formats import mediatypes as mt
+from regpeek.formats.schema1 import EMPTY_LAYER
 from tests.integration.api import Api, registry_flags, run_cli
 from tests.support.images import PushedSchema1, fetch_converted_schema1
 from tests.support.push import pusher_for

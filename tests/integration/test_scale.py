@@ -9,8 +9,8 @@ from typing import Any
 import pytest
 
 import regpeek
-from regpeek import mediatypes as mt
-from regpeek.cache import BlobCache
+from regpeek.disk.cache import BlobCache
+from regpeek.formats import mediatypes as mt
 from tests.integration.api import Api, client_options, registry_flags, run_cli
 from tests.support.images import compact_json, push_oci_image
 from tests.support.push import pusher_for

@@ -410,7 +410,7 @@ def test_skopeo_agrees(registry: Registry, samples: dict[str, Pushed]) -> None:
         == samples["samples/oci-nomediatype"].manifest
     )
     config = skopeo_config_json(registry.host, f"samples/list@{samples['samples/list'].digest}")
-    assert config["config"]["Labels"]["org.regpeek.platform"] == "linux/amd64"
+    assert config["config"]["Labels"]["org.regpeek.formats.platform"] == "linux/amd64"
 
 
 def test_skopeo_with_auth_and_tls(

@@ -1,4 +1,4 @@
-"""``regpeek.unpack`` against umoci: the same hand-built OCI layout unpacked by both must be the same tree.
+"""``regpeek.disk.unpack`` against umoci: the same hand-built OCI layout unpacked by both must be the same tree.
 
 umoci (``umoci unpack --rootless``) is the oracle for the OCI changeset rules: whiteouts, opaque
 directories, replacement of files by directories and back, hard links that keep an old inode, modes
@@ -30,7 +30,7 @@ from pathlib import Path
 
 import pytest
 
-from regpeek.unpack import UnpackReport, export_tar, unpack_layers
+from regpeek.disk.unpack import UnpackReport, export_tar, unpack_layers
 from tests.support.images import Compression
 from tests.support.layers import Entry, describe_tar, describe_tree, walk, write_oci_layout
 

@@ -405,7 +405,7 @@ def _build_layers(
 def _platform_config(platform: Platform, diff_ids: Sequence[str], overrides: Mapping[str, Any]) -> bytes:
     kwargs: dict[str, Any] = {
         "env": ["PATH=/usr/local/bin:/usr/bin:/bin", f"REGPEEK_PLATFORM={platform.label}"],
-        "labels": {"org.regpeek.platform": platform.label, "org.regpeek.sample": "yes"},
+        "labels": {"org.regpeek.formats.platform": platform.label, "org.regpeek.sample": "yes"},
         "entrypoint": ["/bin/sh", "-c"],
         "cmd": ["cat /app/platform.txt"],
         "workdir": "/app",

@@ -7,7 +7,7 @@ import hashlib
 import json
 from typing import Any
 
-from regpeek import mediatypes as mt
+from regpeek.formats import mediatypes as mt
 
 EMPTY_LAYER = "sha256:a3ed95caeb02ffe68cdd9fd84406680ae93d633cb16422d00e8a7c22955b46d4"
 

@@ -6,9 +6,9 @@ import string
 
 from hypothesis import strategies as st
 
-from regpeek.digest import Digest
-from regpeek.platform import Platform
-from regpeek.reference import Reference
+from regpeek.formats.digest import Digest
+from regpeek.formats.platform import Platform
+from regpeek.formats.reference import Reference
 
 _LOWER_ALNUM = string.ascii_lowercase + string.digits
 _TAG_FIRST = string.ascii_letters + string.digits + "_"

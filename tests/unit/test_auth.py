@@ -20,9 +20,6 @@ import httpx
 import pytest
 
 import regpeek
-from regpeek import mediatypes as mt
-from regpeek.auth import MAX_TOKEN_RESPONSE, RegistryAuth, scope_for_path
-from regpeek.credentials import CredentialStore
 from regpeek.errors import (
     AuthError,
     DigestMismatchError,
@@ -38,7 +35,10 @@ from regpeek.errors import (
     VerificationError,
     exit_code_for,
 )
-from regpeek.transport import HttpOptions
+from regpeek.formats import mediatypes as mt
+from regpeek.network.auth import MAX_TOKEN_RESPONSE, RegistryAuth, scope_for_path
+from regpeek.network.credentials import CredentialStore
+from regpeek.network.transport import HttpOptions
 from tests.unit.builders import dumps, entry, image_manifest, index, sha256
 
 REGISTRY = "registry.test"

@@ -13,7 +13,7 @@ from pathlib import Path
 import platformdirs
 import pytest
 
-from regpeek.cache import (
+from regpeek.disk.cache import (
     DEFAULT_MAX_BYTES,
     MAX_ENTRY_SIZE,
     RESCAN_EVERY,
@@ -24,8 +24,8 @@ from regpeek.cache import (
     PruneResult,
     default_cache_dir,
 )
-from regpeek.digest import Digest, compute
 from regpeek.errors import DigestMismatchError, UsageError
+from regpeek.formats.digest import Digest, compute
 
 
 def blob(seed: str, size: int = 100) -> tuple[Digest, bytes]:

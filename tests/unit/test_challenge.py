@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from hypothesis import given, settings
 
-from regpeek.challenge import Challenge, parse, parse_all
+from regpeek.formats.challenge import Challenge, parse, parse_all
 from tests.unit.strategies import header_text
 
 HUB = "https://auth.docker.io/token"

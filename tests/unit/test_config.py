@@ -7,13 +7,13 @@ from typing import Any
 
 import pytest
 
-from regpeek import mediatypes as mt
-from regpeek.config import HistoryEntry, ImageConfig, build_inspect, config_from_schema1
-from regpeek.digest import Digest, compute
 from regpeek.errors import MalformedError, TooLargeError
-from regpeek.manifest import MAX_MANIFEST_SIZE, ImageManifest, Index, parse
-from regpeek.platform import Platform
-from regpeek.schema1 import Schema1Manifest
+from regpeek.formats import mediatypes as mt
+from regpeek.formats.config import HistoryEntry, ImageConfig, build_inspect, config_from_schema1
+from regpeek.formats.digest import Digest, compute
+from regpeek.formats.manifest import MAX_MANIFEST_SIZE, ImageManifest, Index, parse
+from regpeek.formats.platform import Platform
+from regpeek.formats.schema1 import Schema1Manifest
 from tests.unit.builders import (
     EMPTY_LAYER,
     attestation,

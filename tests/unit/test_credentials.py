@@ -13,8 +13,8 @@ from typing import Any
 
 import pytest
 
-from regpeek.credentials import Credentials, CredentialStore, auth_file_candidates
 from regpeek.errors import AuthError, UsageError
+from regpeek.network.credentials import Credentials, CredentialStore, auth_file_candidates
 
 HUB_KEY = "https://index.docker.io/v1/"
 

@@ -10,13 +10,13 @@ from typing import Any
 import pytest
 from rich.console import Console
 
-from regpeek import mediatypes as mt
 from regpeek.cli.diffview import render_diff, signed_size
-from regpeek.config import ImageConfig, InspectResult, build_inspect, config_from_schema1
-from regpeek.diff import ImageDiff, diff_images, env_map
-from regpeek.digest import compute
-from regpeek.manifest import ImageManifest, parse
-from regpeek.schema1 import Schema1Manifest
+from regpeek.formats import mediatypes as mt
+from regpeek.formats.config import ImageConfig, InspectResult, build_inspect, config_from_schema1
+from regpeek.formats.diff import ImageDiff, diff_images, env_map
+from regpeek.formats.digest import compute
+from regpeek.formats.manifest import ImageManifest, parse
+from regpeek.formats.schema1 import Schema1Manifest
 from tests.unit.builders import EMPTY_LAYER, descriptor, dumps, fake_digest, schema1_document
 
 L1, L2, L3 = fake_digest("l1"), fake_digest("l2"), fake_digest("l3")

@@ -8,8 +8,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from regpeek.digest import Digest, DigestVerifier, compute, is_digest, verify_bytes
 from regpeek.errors import DigestMismatchError, SizeMismatchError, UsageError, VerificationError
+from regpeek.formats.digest import Digest, DigestVerifier, compute, is_digest, verify_bytes
 
 EMPTY_SHA256 = "sha256:e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
 HELLO_SHA256 = "sha256:2cf24dba5fb0a30e26e83b2ac5b9e29e1b161e5c1fa7425e73043362938b9824"

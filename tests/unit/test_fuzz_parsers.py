@@ -28,16 +28,16 @@ from typing import Any
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from regpeek import mediatypes as mt
-from regpeek.challenge import Challenge, parse_all
-from regpeek.challenge import parse as parse_challenges
-from regpeek.config import ImageConfig, build_inspect, config_from_schema1
-from regpeek.digest import Digest, compute
 from regpeek.errors import RegpeekError, UsageError, VerificationError, parse_error_body
-from regpeek.manifest import Descriptor, ImageManifest, Index, parse
-from regpeek.platform import Platform
-from regpeek.reference import Reference, Repository
-from regpeek.schema1 import Schema1Manifest
+from regpeek.formats import mediatypes as mt
+from regpeek.formats.challenge import Challenge, parse_all
+from regpeek.formats.challenge import parse as parse_challenges
+from regpeek.formats.config import ImageConfig, build_inspect, config_from_schema1
+from regpeek.formats.digest import Digest, compute
+from regpeek.formats.manifest import Descriptor, ImageManifest, Index, parse
+from regpeek.formats.platform import Platform
+from regpeek.formats.reference import Reference, Repository
+from regpeek.formats.schema1 import Schema1Manifest
 from tests.unit import builders
 from tests.unit.strategies import ARCH_SPELLINGS, VARIANT_SPELLINGS, digests, references
 

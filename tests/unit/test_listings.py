@@ -11,10 +11,10 @@ import httpx
 import pytest
 
 import regpeek
-from regpeek import mediatypes as mt
 from regpeek.errors import MalformedError
-from regpeek.listing import RateLimit
-from regpeek.transport import HttpOptions
+from regpeek.formats import mediatypes as mt
+from regpeek.formats.listing import RateLimit
+from regpeek.network.transport import HttpOptions
 
 HOST = "registry.example"
 SUBJECT = "sha256:" + "a" * 64

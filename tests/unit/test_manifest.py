@@ -10,8 +10,6 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from regpeek import mediatypes as mt
-from regpeek.digest import Digest, compute
 from regpeek.errors import (
     DigestMismatchError,
     MalformedError,
@@ -21,7 +19,9 @@ from regpeek.errors import (
     TooLargeError,
     VerificationError,
 )
-from regpeek.manifest import (
+from regpeek.formats import mediatypes as mt
+from regpeek.formats.digest import Digest, compute
+from regpeek.formats.manifest import (
     MAX_MANIFEST_SIZE,
     Descriptor,
     ImageManifest,
@@ -30,8 +30,8 @@ from regpeek.manifest import (
     parse,
     parse_json_object,
 )
-from regpeek.platform import Platform, only
-from regpeek.schema1 import Schema1Manifest
+from regpeek.formats.platform import Platform, only
+from regpeek.formats.schema1 import Schema1Manifest
 from tests.unit.builders import (
     EMPTY_LAYER,
     attestation,

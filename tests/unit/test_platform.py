@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given, settings
 
 from regpeek.errors import UsageError
-from regpeek.platform import Platform, host_platform, only
+from regpeek.formats.platform import Platform, host_platform, only
 from tests.unit.strategies import ARCH_SPELLINGS, VARIANT_SPELLINGS, platforms
 
 # (os, architecture, variant) as given -> str() of the normalised platform

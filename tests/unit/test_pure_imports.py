@@ -12,21 +12,11 @@ import pytest
 import regpeek
 
 PACKAGE = Path(regpeek.__file__).resolve().parent
-PURE = [
-    "errors",
-    "digest",
-    "reference",
-    "mediatypes",
-    "platform",
-    "challenge",
-    "manifest",
-    "schema1",
-    "config",
-    "diff",
-    "listing",
-    "tree",
-]
-PURE_MODULES = {f"regpeek.{name}" for name in PURE}
+# Every module of regpeek.formats, and the exception tree every layer shares.
+PURE = ["errors", *sorted(f"formats.{p.stem}" for p in (PACKAGE / "formats").glob("*.py"))]
+PURE_MODULES = {f"regpeek.{name}" for name in PURE} | {"regpeek.formats"}
+
+PACKAGES = {"regpeek"} | {f"regpeek.{p.parent.name}" for p in PACKAGE.glob("*/__init__.py")}
 
 # Standard-library modules a pure module may use: data handling only.
 STDLIB_ALLOWED = {
@@ -46,15 +36,16 @@ def _imports(tree: ast.AST) -> list[str]:
         elif isinstance(node, ast.ImportFrom):
             if node.level:
                 found.append("<relative import>")
-            elif node.module == "regpeek":
-                found += [f"regpeek.{alias.name}" for alias in node.names]
+            elif node.module in PACKAGES:
+                found += [f"{node.module}.{alias.name}" for alias in node.names]
             elif node.module is not None:
                 found.append(node.module)
     return found
 
 
 def _tree(name: str) -> ast.Module:
-    return ast.parse((PACKAGE / f"{name}.py").read_text(), filename=f"{name}.py")
+    path = PACKAGE / (name.replace(".", "/") + ".py")
+    return ast.parse(path.read_text(), filename=str(path))
 
 
 @pytest.mark.parametrize("name", PURE)
@@ -81,13 +72,14 @@ def test_pure_module_makes_no_outside_calls(name: str) -> None:
 
 def test_checker_catches_impure_code() -> None:
     tree = ast.parse(
-        "import os\nimport httpx\nfrom rich.console import Console\nfrom regpeek import auth\n"
+        "import os\nimport httpx\nfrom rich.console import Console\nfrom regpeek.network import auth\n"
         "from . import x\nopen('f')\n"
     )
-    assert _imports(tree) == ["os", "httpx", "rich.console", "regpeek.auth", "<relative import>"]
+    assert _imports(tree) == ["os", "httpx", "rich.console", "regpeek.network.auth", "<relative import>"]
     assert not {"os", "httpx", "rich.console"} & STDLIB_ALLOWED
-    assert "regpeek.auth" not in PURE_MODULES
+    assert "regpeek.network.auth" not in PURE_MODULES
 
 
 def test_every_pure_module_exists() -> None:
-    assert sorted(p.stem for p in PACKAGE.glob("*.py") if p.stem in PURE) == sorted(PURE)
+    assert len(PURE) > 10
+    assert all((PACKAGE / (name.replace(".", "/") + ".py")).is_file() for name in PURE)

@@ -8,9 +8,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from regpeek.digest import Digest
 from regpeek.errors import UsageError
-from regpeek.reference import Reference, Repository
+from regpeek.formats.digest import Digest
+from regpeek.formats.reference import Reference, Repository
 from tests.unit.strategies import reference_texts, references
 
 HEX = "0123456789abcdef" * 4

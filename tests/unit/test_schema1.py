@@ -9,11 +9,11 @@ from typing import Any
 
 import pytest
 
-from regpeek import mediatypes as mt
-from regpeek.config import config_from_schema1
 from regpeek.errors import MalformedError
-from regpeek.manifest import parse
-from regpeek.schema1 import EMPTY_LAYER, Schema1Manifest, canonical_payload, synthesize_config
+from regpeek.formats import mediatypes as mt
+from regpeek.formats.config import config_from_schema1
+from regpeek.formats.manifest import parse
+from regpeek.formats.schema1 import EMPTY_LAYER, Schema1Manifest, canonical_payload, synthesize_config
 from tests.unit.builders import (
     b64url,
     dumps,

@@ -1,4 +1,4 @@
-"""``src/regpeek/_sync/`` must be exactly what ``scripts/unasync.py`` generates from ``_async/``."""
+"""``src/regpeek/network/_sync/`` must be exactly what ``scripts/unasync.py`` generates from ``_async/``."""
 
 from __future__ import annotations
 

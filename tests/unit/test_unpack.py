@@ -29,8 +29,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import regpeek
-from regpeek.errors import MalformedError, TooLargeError
-from regpeek.unpack import (
+from regpeek.disk.unpack import (
     Unpacker,
     UnpackReport,
     declared_compression,
@@ -39,6 +38,7 @@ from regpeek.unpack import (
     sniff_compression,
     unpack_layers,
 )
+from regpeek.errors import MalformedError, TooLargeError
 from tests.support.images import Compression, compress
 from tests.support.layers import Entry, Kind, describe_tar, describe_tree, kind_of, tar_bytes
 from tests.support.layers import walk as names
@@ -257,7 +257,7 @@ def test_not_root_skips_devices_and_ownership_with_one_warning_line(sandbox: San
 UNPRIVILEGED_SCRIPT = """
 import io, json, os, sys
 from pathlib import Path
-from regpeek.unpack import unpack_layers
+from regpeek.disk.unpack import unpack_layers
 layers = [bytes.fromhex(h) for h in json.loads(sys.argv[2])]
 report = unpack_layers([(io.BytesIO(layer), "") for layer in layers], Path(sys.argv[1]))
 print(json.dumps(report.skipped))

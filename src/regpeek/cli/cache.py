@@ -8,8 +8,8 @@ from pathlib import Path
 
 import click
 
-from regpeek.cache import BlobCache, default_cache_dir
 from regpeek.cli.render import human_size
+from regpeek.disk.cache import BlobCache, default_cache_dir
 
 _UNITS = {"": 1, "k": 1024, "m": 1024**2, "g": 1024**3}
 

@@ -22,7 +22,7 @@ def diff_command(
     settings: Settings, ref_a: str, ref_b: str, platform_a: str | None, platform_b: str | None, as_json: bool
 ) -> None:
     """Compare two images: exit 0 when they are the same image, 1 when they differ (like diff(1))."""
-    from regpeek.diff import diff_images
+    from regpeek.formats.diff import diff_images
 
     with session(settings) as client:
         before = client.inspect(ref_a, platform_a or settings.platform)

@@ -1,4 +1,4 @@
-"""Draw an :class:`~regpeek.diff.ImageDiff` for people: a headline, then one section per changed field.
+"""Draw an :class:`~regpeek.formats.diff.ImageDiff` for people: a headline, then one section per changed field.
 
 Lines start with ``+`` (only in the second image, green), ``-`` (only in the first, red) or ``~`` (in
 both, changed: yellow). Digests are never shortened. Everything from the images is printed as plain
@@ -16,8 +16,8 @@ from rich.table import Table
 from rich.text import Text
 
 from regpeek.cli.render import human_size
-from regpeek.config import HistoryEntry, Layer
-from regpeek.diff import Change, ImageDiff, MappingDiff, SetDiff
+from regpeek.formats.config import HistoryEntry, Layer
+from regpeek.formats.diff import Change, ImageDiff, MappingDiff, SetDiff
 
 __all__ = ["render_diff", "signed_size"]
 

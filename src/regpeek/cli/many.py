@@ -7,10 +7,10 @@ import json
 import sys
 from collections.abc import Iterable
 
-from regpeek._async.registry import AsyncClient
 from regpeek.batch import inspect_many
 from regpeek.cli.options import Settings
 from regpeek.cli.scrub import remember_secrets, scrub
+from regpeek.network._async.registry import AsyncClient
 
 
 def inspect_lines(settings: Settings, references: Iterable[str], jobs: int) -> int:

@@ -10,10 +10,10 @@ from typing import Any, TypeVar
 
 import click
 
-from regpeek._sync.registry import Client
-from regpeek.cache import Cache
+from regpeek.disk.cache import Cache
 from regpeek.errors import UsageError
-from regpeek.transport import HttpOptions
+from regpeek.network._sync.registry import Client
+from regpeek.network.transport import HttpOptions
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -65,7 +65,7 @@ class Settings:
     def cache(self) -> Cache:
         """The on-disk cache of manifests and configs (``--cache-dir``, ``$REGPEEK_CACHE_DIR``, or the
         user cache directory), or none with ``--no-cache``."""
-        from regpeek.cache import BlobCache, NullCache, default_cache_dir
+        from regpeek.disk.cache import BlobCache, NullCache, default_cache_dir
 
         if self.no_cache:
             return NullCache()

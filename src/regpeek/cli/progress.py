@@ -15,7 +15,7 @@ from rich.progress import (
     TransferSpeedColumn,
 )
 
-from regpeek.digest import Digest
+from regpeek.formats.digest import Digest
 
 
 class RichPullProgress:

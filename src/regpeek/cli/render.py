@@ -8,8 +8,8 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from regpeek.config import InspectResult
-from regpeek.mediatypes import DOCKER_MANIFEST_LIST, OCI_INDEX
+from regpeek.formats.config import InspectResult
+from regpeek.formats.mediatypes import DOCKER_MANIFEST_LIST, OCI_INDEX
 
 _INDEX_NAMES = {OCI_INDEX: "OCI index", DOCKER_MANIFEST_LIST: "Docker manifest list"}
 

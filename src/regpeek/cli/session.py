@@ -6,9 +6,9 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-from regpeek._sync.registry import Client
 from regpeek.cli.options import Settings
 from regpeek.cli.scrub import remember_secrets
+from regpeek.network._sync.registry import Client
 from regpeek.pull import PullProgress
 
 

@@ -9,7 +9,7 @@ import click
 
 from regpeek.cli.options import Settings, registry_options
 from regpeek.cli.session import session
-from regpeek.tree import Node
+from regpeek.formats.tree import Node
 
 if TYPE_CHECKING:
     from rich.text import Text

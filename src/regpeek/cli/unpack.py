@@ -89,7 +89,7 @@ def _output(output: str) -> Iterator[BinaryIO]:
         yield sys.stdout.buffer
         sys.stdout.buffer.flush()
         return
-    from regpeek.files import write_file_atomically
+    from regpeek.disk.files import write_file_atomically
 
     with write_file_atomically(output) as out:
         yield out

@@ -5,9 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from regpeek.digest import Digest
-from regpeek.manifest import Descriptor, ImageManifest, Index
-from regpeek.schema1 import Schema1Manifest
+from regpeek.formats.digest import Digest
+from regpeek.formats.manifest import Descriptor, ImageManifest, Index
+from regpeek.formats.schema1 import Schema1Manifest
 
 __all__ = ["Node", "image_node", "index_node"]
 

@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from regpeek.errors import AuthError, UsageError
-from regpeek.reference import DOCKER_HUB
+from regpeek.formats.reference import DOCKER_HUB
 
 __all__ = ["Credentials", "CredentialStore", "auth_file_candidates"]
 

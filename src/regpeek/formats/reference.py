@@ -16,8 +16,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, replace
 
-from regpeek.digest import Digest
 from regpeek.errors import UsageError
+from regpeek.formats.digest import Digest
 
 __all__ = ["DOCKER_HUB", "DOCKER_HUB_API", "Reference", "Repository"]
 

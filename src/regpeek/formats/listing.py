@@ -7,8 +7,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from regpeek.digest import Digest
-from regpeek.manifest import Descriptor
+from regpeek.formats.digest import Digest
+from regpeek.formats.manifest import Descriptor
 
 __all__ = ["Listing", "RateLimit", "Referrers"]
 

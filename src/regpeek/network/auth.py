@@ -26,10 +26,10 @@ from typing import TYPE_CHECKING
 
 import httpx
 
-from regpeek.challenge import Challenge, parse_all
-from regpeek.credentials import Credentials, CredentialStore
 from regpeek.errors import AuthError, TooLargeError
-from regpeek.transport import RETRY_STATUSES, RetryableStatusError
+from regpeek.formats.challenge import Challenge, parse_all
+from regpeek.network.credentials import Credentials, CredentialStore
+from regpeek.network.transport import RETRY_STATUSES, RetryableStatusError
 
 if TYPE_CHECKING:
     import asyncio

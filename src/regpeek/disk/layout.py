@@ -22,11 +22,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, BinaryIO
 
-from regpeek import mediatypes as mt
-from regpeek.digest import Digest, DigestVerifier
+from regpeek.disk.files import exclusive_lock, fsync_dir, write_file_atomically
 from regpeek.errors import MalformedError, NotFoundError, UsageError, VerificationError
-from regpeek.files import exclusive_lock, fsync_dir, write_file_atomically
-from regpeek.manifest import MAX_MANIFEST_SIZE, Descriptor
+from regpeek.formats import mediatypes as mt
+from regpeek.formats.digest import Digest, DigestVerifier
+from regpeek.formats.manifest import MAX_MANIFEST_SIZE, Descriptor
 
 __all__ = ["REF_NAME", "Layout", "LayoutReference", "Staging"]
 
@@ -60,7 +60,7 @@ class LayoutReference:
 
     @property
     def registry(self) -> None:
-        """No registry: the same shape as :class:`~regpeek.reference.Reference` for reports."""
+        """No registry: the same shape as :class:`~regpeek.formats.reference.Reference` for reports."""
         return None
 
     @property

@@ -1,6 +1,6 @@
 """What changed between two images (or two platforms of one image): :func:`diff_images`.
 
-Pure: it compares two :class:`~regpeek.config.InspectResult` values already fetched and verified.
+Pure: it compares two :class:`~regpeek.formats.config.InspectResult` values already fetched and verified.
 
 Two images are ``identical`` when their image manifest digests are equal (whatever the references
 say); every change is then empty, all layers are ``shared`` and the whole history is ``common``.
@@ -43,9 +43,9 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 
-from regpeek.config import HistoryEntry, InspectResult, Layer
-from regpeek.digest import Digest
-from regpeek.platform import Platform
+from regpeek.formats.config import HistoryEntry, InspectResult, Layer
+from regpeek.formats.digest import Digest
+from regpeek.formats.platform import Platform
 
 __all__ = [
     "Change",

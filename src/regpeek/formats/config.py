@@ -10,11 +10,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from regpeek import mediatypes as mt
-from regpeek import schema1
-from regpeek.digest import Digest
-from regpeek.manifest import ImageManifest, Index, parse_json_object
-from regpeek.platform import Platform
+from regpeek.formats import mediatypes as mt
+from regpeek.formats import schema1
+from regpeek.formats.digest import Digest
+from regpeek.formats.manifest import ImageManifest, Index, parse_json_object
+from regpeek.formats.platform import Platform
 
 __all__ = ["HistoryEntry", "ImageConfig", "InspectResult", "Layer", "build_inspect", "config_from_schema1"]
 

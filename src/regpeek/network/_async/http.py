@@ -2,7 +2,7 @@
 
 Written once in ``_async/http.py``; ``_sync/http.py`` is generated from it by ``scripts/unasync.py``.
 
-- Auth is the :class:`~regpeek.auth.RegistryAuth` flow, applied to every request; it only ever
+- Auth is the :class:`~regpeek.network.auth.RegistryAuth` flow, applied to every request; it only ever
   authenticates registry hosts.
 - Transient failures (connection errors, timeouts, 429, 502, 503, 504, from the registry or its token
   service) are retried with capped exponential backoff and jitter, honouring ``Retry-After`` up to a
@@ -21,9 +21,9 @@ from collections.abc import AsyncIterator
 
 import httpx
 
-from regpeek.auth import RegistryAuth
 from regpeek.errors import RegistryUnavailableError, TooLargeError
-from regpeek.transport import (
+from regpeek.network.auth import RegistryAuth
+from regpeek.network.transport import (
     MAX_REDIRECTS,
     RETRY_STATUSES,
     Attempts,

@@ -20,9 +20,9 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from regpeek.digest import Digest, compute
 from regpeek.errors import MalformedError, UsageError
-from regpeek.mediatypes import SCHEMA1, SCHEMA1_SIGNED
+from regpeek.formats.digest import Digest, compute
+from regpeek.formats.mediatypes import SCHEMA1, SCHEMA1_SIGNED
 
 __all__ = [
     "EMPTY_LAYER",

@@ -17,9 +17,6 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from regpeek import mediatypes as mt
-from regpeek import schema1
-from regpeek.digest import Digest, compute, verify_bytes
 from regpeek.errors import (
     DigestMismatchError,
     MalformedError,
@@ -27,7 +24,10 @@ from regpeek.errors import (
     TooLargeError,
     UsageError,
 )
-from regpeek.platform import Matcher, Platform
+from regpeek.formats import mediatypes as mt
+from regpeek.formats import schema1
+from regpeek.formats.digest import Digest, compute, verify_bytes
+from regpeek.formats.platform import Matcher, Platform
 
 __all__ = [
     "MAX_MANIFEST_SIZE",

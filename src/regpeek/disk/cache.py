@@ -8,7 +8,7 @@ Content fetched by digest never changes, so once verified it can be served from 
     ROOT/.usage                               total entry bytes found by the last scan (decimal)
     ROOT/.journal                             16-byte records, one per put since that scan: its size
 
-Paths are built only from re-validated :class:`~regpeek.digest.Digest` values. Reads verify the hash
+Paths are built only from re-validated :class:`~regpeek.formats.digest.Digest` values. Reads verify the hash
 every time: a corrupt or truncated entry is deleted and reported as a miss, never served. Writes go to a
 temp file in the entry's directory and are renamed into place, so concurrent readers and writers (in
 any number of processes) see a whole entry or none. Entries over :data:`MAX_ENTRY_SIZE` are not cached.
@@ -41,10 +41,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
-from regpeek.digest import Digest, compute, verify_bytes
+from regpeek.disk.files import exclusive_lock, write_file_atomically
 from regpeek.errors import UsageError
-from regpeek.files import exclusive_lock, write_file_atomically
-from regpeek.manifest import MAX_MANIFEST_SIZE
+from regpeek.formats.digest import Digest, compute, verify_bytes
+from regpeek.formats.manifest import MAX_MANIFEST_SIZE
 
 __all__ = [
     "DEFAULT_MAX_BYTES",

@@ -28,8 +28,8 @@ from typing import TYPE_CHECKING, BinaryIO, cast
 
 import zstandard
 
-from regpeek import mediatypes
 from regpeek.errors import MalformedError, TooLargeError
+from regpeek.formats import mediatypes
 
 if TYPE_CHECKING:
     from _typeshed import WriteableBuffer
@@ -126,7 +126,7 @@ def open_layer(fileobj: BinaryIO, media_type: str) -> BinaryIO:
     The magic bytes decide (see :func:`sniff_compression`); ``media_type`` is advisory, so an unknown or
     wrong one does not matter (compare with :func:`declared_compression` to warn about it).  Closing the
     reader does not close ``fileobj``.  Corrupt data raises while reading
-    (:meth:`~regpeek.unpack.Unpacker.apply` turns it into :class:`~regpeek.errors.MalformedError`).
+    (:meth:`~regpeek.disk.unpack.Unpacker.apply` turns it into :class:`~regpeek.errors.MalformedError`).
     """
     head = _read_head(fileobj, len(ZSTD_MAGIC))
     source = io.BufferedReader(_Prefixed(head, fileobj), buffer_size=CHUNK)

@@ -1,10 +1,10 @@
 """Apply image layers to a directory without ever writing outside the root.
 
 No network here: layers come in as readable byte streams (blobs already fetched and, by the caller,
-verified) with their media types.  :mod:`regpeek.tarstream` decompresses and reads them,
-:mod:`regpeek.layerentry` holds the entry checks and skip reasons shared with flattening
-(:mod:`regpeek.flatten`).  This module also re-exports the public names of those three, so
-``from regpeek.unpack import export_tar, open_layer, UnpackReport`` keeps working.
+verified) with their media types.  :mod:`regpeek.disk.tarstream` decompresses and reads them,
+:mod:`regpeek.disk.layerentry` holds the entry checks and skip reasons shared with flattening
+(:mod:`regpeek.disk.flatten`).  This module also re-exports the public names of those three, so
+``from regpeek.disk.unpack import export_tar, open_layer, UnpackReport`` keeps working.
 
 Layer rules (:class:`Unpacker`), the OCI image-spec changeset rules as umoci applies them
     * An entry replaces whatever is at its path (a file over a directory removes the directory and
@@ -64,9 +64,8 @@ from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import BinaryIO
 
-from regpeek.errors import MalformedError, TooLargeError
-from regpeek.flatten import LayerOpener, export_tar
-from regpeek.layerentry import (
+from regpeek.disk.flatten import LayerOpener, export_tar
+from regpeek.disk.layerentry import (
     _AUFS_META_PREFIX,
     _REPLACING_REFUSALS,
     _XATTR_PREFIX,
@@ -91,7 +90,7 @@ from regpeek.layerentry import (
     _Refused,
     _whiteout_target,
 )
-from regpeek.tarstream import (
+from regpeek.disk.tarstream import (
     CHUNK,
     _content,
     _layer_errors,
@@ -100,6 +99,7 @@ from regpeek.tarstream import (
     open_layer,
     sniff_compression,
 )
+from regpeek.errors import MalformedError, TooLargeError
 
 __all__ = [
     "LayerOpener",

@@ -11,7 +11,7 @@ single streaming pass: a path repeated within ONE layer is written each time (a 
 the last, as unpacking does), and a layer that whites out a directory and adds children to it
 without a directory entry gets a 0755 parent where unpacking may keep the lower directory's mode.
 
-Entry names, types and whiteouts are checked as when unpacking (:mod:`regpeek.layerentry`): a refused
+Entry names, types and whiteouts are checked as when unpacking (:mod:`regpeek.disk.layerentry`): a refused
 entry is skipped and counted, or with ``strict=True`` raises :class:`~regpeek.errors.MalformedError`.
 """
 
@@ -22,8 +22,7 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import BinaryIO
 
-from regpeek.errors import MalformedError
-from regpeek.layerentry import (
+from regpeek.disk.layerentry import (
     _AUFS_META_PREFIX,
     _REPLACING_REFUSALS,
     _XATTR_PREFIX,
@@ -42,7 +41,8 @@ from regpeek.layerentry import (
     _Refused,
     _whiteout_target,
 )
-from regpeek.tarstream import _content, _layer_errors, _read_tar, _tar_writer, open_layer
+from regpeek.disk.tarstream import _content, _layer_errors, _read_tar, _tar_writer, open_layer
+from regpeek.errors import MalformedError
 
 __all__ = ["LayerOpener", "export_tar"]
 
@@ -313,6 +313,6 @@ def export_tar(
     ``layers`` are ``(opener, media type)`` pairs, base layer FIRST as in the manifest; they are read
     top first, each opener called once (twice for a layer whose shadowed file a visible hard link of
     the same layer needs).  Whiteouts are applied and never written.  Returns what was written and
-    skipped (refusals as in :class:`~regpeek.unpack.Unpacker`; ``strict`` raises on them).
+    skipped (refusals as in :class:`~regpeek.disk.unpack.Unpacker`; ``strict`` raises on them).
     """
     return _Exporter(out, strict).export(layers)
