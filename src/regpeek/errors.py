@@ -107,7 +107,16 @@ class SizeMismatchError(VerificationError):
 
 
 class TooLargeError(VerificationError):
-    """A document larger than regpeek accepts (manifests and configs: 4 MiB)."""
+    """Content larger than regpeek accepts: manifests and configs over 4 MiB, layers expanding past a limit.
+
+    ``size`` (what was seen or announced, when known) and ``limit`` are in bytes (entries, for an
+    entry-count limit).
+    """
+
+    def __init__(self, message: str, *, size: int | None = None, limit: int | None = None) -> None:
+        super().__init__(message)
+        self.size = size
+        self.limit = limit
 
 
 class MalformedError(VerificationError):

@@ -197,12 +197,18 @@ def test_missing_parents_are_created_0755(tmp_path: Path) -> None:
     assert report.directories == 0 and report.files == 1
 
 
-def test_root_entry_sets_the_root_directory_mode(tmp_path: Path) -> None:
+def test_root_entry_sets_the_root_times_but_never_loosens_its_mode_or_owner(tmp_path: Path) -> None:
     root = tmp_path / "root"
     unpack(
-        root, [Entry("./", "dir", mode=0o750, mtime=7), Entry("./etc/", "dir"), Entry("./etc/x", data=b"x")]
+        root,
+        [
+            Entry("./", "dir", mode=0o777, mtime=7, uid=1000, gid=1000),
+            Entry("./etc/", "dir"),
+            Entry("./etc/x", data=b"x"),
+        ],
     )
-    assert stat.S_IMODE(root.stat().st_mode) == 0o750
+    assert stat.S_IMODE(root.stat().st_mode) == 0o700
+    assert (root.stat().st_uid, root.stat().st_gid) == (os.geteuid(), os.getegid())
     assert root.stat().st_mtime == 7
     assert (root / "etc/x").read_bytes() == b"x"
 

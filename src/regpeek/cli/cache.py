@@ -3,22 +3,20 @@
 from __future__ import annotations
 
 import json
-import re
 from pathlib import Path
 
 import click
 
 from regpeek.cli.render import human_size
 from regpeek.disk.cache import BlobCache, default_cache_dir
-
-_UNITS = {"": 1, "k": 1024, "m": 1024**2, "g": 1024**3}
+from regpeek.formats.units import parse_size
 
 
 def _size(text: str) -> int:
-    match = re.fullmatch(r"\s*(\d+)\s*([kmg]?)i?b?\s*", text.lower())
-    if not match:
-        raise click.BadParameter(f"{text!r} is not a size such as 500M or 2G")
-    return int(match.group(1)) * _UNITS[match.group(2)]
+    try:
+        return parse_size(text)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc)) from None
 
 
 @click.group("cache")

@@ -10,20 +10,12 @@ from rich.text import Text
 
 from regpeek.formats.config import InspectResult
 from regpeek.formats.mediatypes import DOCKER_MANIFEST_LIST, OCI_INDEX
+from regpeek.formats.units import format_size
 
 _INDEX_NAMES = {OCI_INDEX: "OCI index", DOCKER_MANIFEST_LIST: "Docker manifest list"}
 
 
-def human_size(size: int | None) -> str:
-    """``1536`` -> ``1.5 KiB``."""
-    if size is None:
-        return "unknown"
-    value = float(size)
-    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
-        if value < 1024 or unit == "TiB":
-            return f"{int(value)} {unit}" if unit == "B" else f"{value:.1f} {unit}"
-        value /= 1024
-    raise AssertionError("unreachable")
+human_size = format_size
 
 
 def _short(digest: str) -> str:

@@ -9,6 +9,8 @@
   nodes; a link needs a target without NUL bytes.
 * A refusal raises :class:`_Refused` with one of the skip reasons below; the caller counts it in its
   :class:`UnpackReport` (or, when strict, raises :class:`~regpeek.errors.MalformedError`).
+* :class:`Limits` bounds what a layer may make us write (bytes, entries, name length); :class:`Budget`
+  applies them and raises :class:`~regpeek.errors.TooLargeError` naming the layer and the limit.
 """
 
 from __future__ import annotations
@@ -17,7 +19,10 @@ import tarfile
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-__all__ = ["UnpackReport"]
+from regpeek.errors import TooLargeError
+from regpeek.formats.units import format_size
+
+__all__ = ["Budget", "Limits", "UnpackReport"]
 
 WHITEOUT_PREFIX = ".wh."
 OPAQUE_WHITEOUT = ".wh..wh..opq"
@@ -36,6 +41,8 @@ INVALID_ENTRY = "invalid entry"
 UNSUPPORTED_TYPE = "unsupported entry type"
 DEVICE_NOT_ROOT = "device node (not root)"
 OWNERSHIP_NOT_ROOT = "ownership (not root)"
+OWNER_OUT_OF_RANGE = "ownership (uid/gid out of range)"
+MAX_ID = 2**32 - 2  # uid_t/gid_t; 2**32 - 1 is (uid_t) -1, "leave unchanged" to chown(2)
 
 # Hard links that cannot be made still replace what was at their path (umoci removes it first).
 _REPLACING_REFUSALS = frozenset({HARDLINK_TARGET_MISSING, HARDLINK_TO_DIRECTORY})
@@ -132,3 +139,102 @@ class UnpackReport:
         if not self.skipped:
             return None
         return "skipped: " + ", ".join(f"{count} {reason}" for reason, count in sorted(self.skipped.items()))
+
+
+# -- limits --------------------------------------------------------------------------------------
+#: Bytes a layer set may expand to by default: this many times its compressed size...
+DEFAULT_RATIO = 100
+#: ...but never less than this (small images with a few large zero-filled files stay possible)...
+DEFAULT_FLOOR = 1 << 30
+#: ...and never closer than this to filling the target filesystem.
+FREE_SPACE_MARGIN = 64 << 20
+DEFAULT_MAX_ENTRIES = 1_000_000  # entries in one layer (the largest real layers hold a few hundred thousand)
+DEFAULT_MAX_PATH = 4096  # bytes in an entry's name or link target (Linux's PATH_MAX)
+
+
+@dataclass(frozen=True)
+class Limits:
+    """What unpacking or exporting may write.
+
+    ``max_bytes`` bounds the file content written over all layers (a sparse file counts at its full
+    declared size), ``max_entries`` the entries of one layer, ``max_path`` the bytes of one entry name
+    or link target; None means no limit.  ``origin`` says where ``max_bytes`` came from, for messages.
+    """
+
+    max_bytes: int | None = None
+    max_entries: int | None = DEFAULT_MAX_ENTRIES
+    max_path: int | None = DEFAULT_MAX_PATH
+    origin: str = "--max-size"
+
+    @classmethod
+    def none(cls) -> Limits:
+        """No limit at all (``--no-size-limit``)."""
+        return cls(None, None, None, "")
+
+    @classmethod
+    def default(cls, compressed: int | None, free: int | None, max_bytes: int | None = None) -> Limits:
+        """The default limits for layers of ``compressed`` bytes written where ``free`` bytes are free.
+
+        ``max_bytes``, when given, replaces the ratio rule; the free-space cap applies either way.
+
+        >>> Limits.default(2 << 20, None).max_bytes == DEFAULT_FLOOR
+        True
+        >>> Limits.default(100 << 20, 500 << 20).max_bytes == (500 << 20) - FREE_SPACE_MARGIN
+        True
+        """
+        if max_bytes is not None:
+            limit, origin = max_bytes, "--max-size"
+        else:
+            limit = max(DEFAULT_FLOOR, DEFAULT_RATIO * (compressed or 0))
+            origin = f"{DEFAULT_RATIO}x the compressed size, at least {format_size(DEFAULT_FLOOR)}"
+        if free is not None and free - FREE_SPACE_MARGIN < limit:
+            limit = max(0, free - FREE_SPACE_MARGIN)
+            origin = f"the free space of the target filesystem less {format_size(FREE_SPACE_MARGIN)}"
+        return cls(limit, DEFAULT_MAX_ENTRIES, DEFAULT_MAX_PATH, origin)
+
+
+class Budget:
+    """Applies :class:`Limits` as entries are read; raises TooLargeError naming the layer and the limit."""
+
+    def __init__(self, limits: Limits) -> None:
+        self.limits = limits
+        self.written = 0
+        self.entries = 0
+        self.layer = "layer"
+
+    def start_layer(self, name: str) -> None:
+        self.layer = name
+        self.entries = 0
+
+    def entry(self, info: tarfile.TarInfo) -> None:
+        """Count one entry of the current layer and check its name and link target lengths."""
+        limits = self.limits
+        self.entries += 1
+        if limits.max_entries is not None and self.entries > limits.max_entries:
+            raise TooLargeError(
+                f"{self.layer} has more than {limits.max_entries} entries (the limit per layer)",
+                size=self.entries,
+                limit=limits.max_entries,
+            )
+        if limits.max_path is not None:
+            for text in (info.name, info.linkname):
+                length = len(text.encode("utf-8", "surrogateescape"))
+                if length > limits.max_path:
+                    raise TooLargeError(
+                        f"{self.layer} has an entry name of {length} bytes "
+                        f"(the limit is {limits.max_path}): {_printable(text)}",
+                        size=length,
+                        limit=limits.max_path,
+                    )
+
+    def write(self, size: int) -> None:
+        """Account for ``size`` more bytes of file content before they are written."""
+        limit = self.limits.max_bytes
+        if limit is not None and self.written + size > limit:
+            raise TooLargeError(
+                f"{self.layer} expands past the {format_size(limit)} limit on what the image may write "
+                f"({self.limits.origin}; --max-size SIZE or --no-size-limit to change it)",
+                size=self.written + size,
+                limit=limit,
+            )
+        self.written += size

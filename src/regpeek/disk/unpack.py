@@ -14,14 +14,21 @@ Layer rules (:class:`Unpacker`), the OCI image-spec changeset rules as umoci app
       ``D``, but only what came from LOWER layers: each layer tracks the paths it created (with their
       ancestors), and a whiteout never deletes those, whatever the order inside the layer.  Whiteouts
       are never created.  Other ``.wh..wh.*`` names (AUFS metadata) are ignored.
-    * Missing parent directories are created with mode 0755.  Directory modes and mtimes are set
-      again by :meth:`Unpacker.finish`, deepest first, because adding or removing children changes
-      a directory's mtime (and so a non-root run can fill read-only directories).
+    * Missing parent directories are created with mode 0755.  Every directory is created 0700 and its
+      mode (and mtimes) from the image are applied by :meth:`Unpacker.finish`, deepest first, once all
+      entries are written, as root too: adding or removing children changes a directory's mtime, a
+      non-root run can fill read-only directories, and no directory the image makes world-writable is
+      open to other users while the unpack runs.
     * Per entry, in order: create, ``lchown`` (as root), xattrs from PAX ``SCHILY.xattr.*``, ``chmod``
       (after chown, which clears setuid bits; never on symlinks), then atime/mtime (symlinks too).
     * As root, owners come from the tar and device nodes are made with ``mknod``.  Otherwise nothing
       is chowned (entries owned by someone other than uid/gid 0 are counted as "ownership (not root)")
       and device nodes are skipped and counted; :meth:`UnpackReport.warning` sums it up in one line.
+
+The root itself is created 0700 (an existing one must be empty and the caller's, and is made 0700):
+no other user can reach inside it, during the unpack or after, so setuid binaries and device nodes from
+the image are not theirs to use.  The image's entry for ``/`` gives the root its times only, never its
+owner or mode.
 
 Safety decisions (nothing is written outside ``root``, whatever the archive holds)
     * Names are cleaned lexically: leading ``/`` and ``./`` and ``.`` components are dropped (an
@@ -29,8 +36,13 @@ Safety decisions (nothing is written outside ``root``, whatever the archive hold
       above the root (``../x``, ``a/../../x``) is REFUSED, not clamped.  NUL bytes are refused.
     * The parent of every entry is resolved component by component inside the root, following
       symlinks as if the root were ``/`` (``/etc`` means ``root/etc``; ``..`` stops at the root), at
-      most 40 hops (else "symlink loop").  The final component is never followed: what is there is
-      unlinked (or removed) and replaced.  A parent that exists but is not a directory is refused.
+      most 40 hops (else "symlink loop"), on directory file descriptors (:mod:`regpeek.disk.rootdir`):
+      every ``open``/``mkdir``/``symlink``/``link``/``mknod``/``unlink``/``rename``/``chown``/``utime``
+      is the ``*at`` call on the parent's descriptor, metadata of files and directories is set on
+      their own descriptors (``fchown``, ``fchmod``, ``futimens``, ``fsetxattr``), and nothing re-walks a
+      path string, so another process changing the tree meanwhile cannot redirect a write outside.
+      The final component is never followed: what is there is unlinked (or removed) and replaced.
+      A parent that exists but is not a directory is refused.
     * Hard link targets are cleaned and resolved the same way (final component not followed) and
       must exist inside the root and not be a directory; ``link(2)`` never follows a symlink, so a
       link to a symlink is another name for that symlink, never for what it points to.
@@ -40,25 +52,27 @@ Safety decisions (nothing is written outside ``root``, whatever the archive hold
       half-way); with ``strict=True`` it raises :class:`~regpeek.errors.MalformedError` instead.
       Filesystem errors an entry can provoke (name too long, not a directory, ...) are counted the
       same way; others (disk full, permission denied) propagate.
-    * Bombs: ``max_bytes`` caps the file bytes written over all layers
-      (:class:`~regpeek.errors.TooLargeError`); PAX/GNU long-name headers over 1 MiB are refused
-      (Python's tarfile would hold them in memory); an unreadable or corrupt stream raises
-      :class:`~regpeek.errors.MalformedError`.
-    * Paths are resolved with ``lstat``/``readlink``, not file descriptors: this defends against the
-      archive, not against another process changing the tree while it is being unpacked.
+    * Bombs: :class:`~regpeek.disk.layerentry.Limits` cap the file bytes written over all layers
+      (sparse files count at their declared size and are written sparse), the entries of one layer and
+      the length of a name (:class:`~regpeek.errors.TooLargeError` naming the layer and the limit);
+      PAX/GNU long-name headers over 1 MiB are refused (Python's tarfile would hold them in memory);
+      an unreadable or corrupt stream raises :class:`~regpeek.errors.MalformedError`.  On any error
+      :meth:`Unpacker.abort` removes what was written (the root too, when the unpacker created it).
+    * A uid or gid outside ``0..2**32-2`` is not applied (counted, the entry is kept).
     * Memory is flat in the size of the layers, not in their number of entries: the paths a layer
       created and the directories with a pending mode/mtime are kept in sets (umoci keeps the same).
+      Open descriptors are bounded (a handful, whatever the number of entries or the depth).
 """
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import os
 import shutil
 import stat
 import tarfile
-from collections.abc import Iterable, Sequence
-from contextlib import suppress
+from collections.abc import Iterable
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
@@ -73,14 +87,15 @@ from regpeek.disk.layerentry import (
     HARDLINK_TARGET_MISSING,
     HARDLINK_TO_DIRECTORY,
     INVALID_ENTRY,
+    MAX_ID,
     OPAQUE_WHITEOUT,
+    OWNER_OUT_OF_RANGE,
     OWNERSHIP_NOT_ROOT,
-    PARENT_NOT_DIRECTORY,
-    SYMLINK_LOOP,
     UNSAFE_HARDLINK,
     UNSAFE_PATH,
-    UNSAFE_WHITEOUT,
     WHITEOUT_PREFIX,
+    Budget,
+    Limits,
     UnpackReport,
     _check_parents,
     _check_type,
@@ -90,19 +105,20 @@ from regpeek.disk.layerentry import (
     _Refused,
     _whiteout_target,
 )
+from regpeek.disk.rootdir import DIR_FLAGS, RootDir
 from regpeek.disk.tarstream import (
     CHUNK,
-    _content,
     _layer_errors,
     _read_tar,
     declared_compression,
     open_layer,
     sniff_compression,
 )
-from regpeek.errors import MalformedError, TooLargeError
+from regpeek.errors import MalformedError
 
 __all__ = [
     "LayerOpener",
+    "Limits",
     "UnpackReport",
     "Unpacker",
     "declared_compression",
@@ -112,8 +128,10 @@ __all__ = [
     "unpack_layers",
 ]
 
-MAX_SYMLINK_HOPS = 40  # Linux's MAXSYMLINKS
 _IGNORED_XATTRS = frozenset({"security.selinux"})  # host policy, never taken from an image (umoci too)
+_FILE_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
+_PATH_FLAGS = getattr(os, "O_PATH", os.O_RDONLY) | os.O_NOFOLLOW | os.O_CLOEXEC
+_PROC_FD = "/proc/self/fd"
 
 # errno values a hostile entry can provoke on its own; counted like refusals instead of aborting.
 _ENTRY_ERRNOS = frozenset(
@@ -158,21 +176,46 @@ def _xattrs(info: tarfile.TarInfo) -> dict[str, bytes]:
     }
 
 
+def _valid_owner(info: tarfile.TarInfo) -> bool:
+    return (
+        isinstance(info.uid, int)
+        and isinstance(info.gid, int)
+        and 0 <= info.uid <= MAX_ID
+        and 0 <= info.gid <= MAX_ID
+    )
+
+
 @dataclass
 class _DirMeta:
-    mode: int
-    atime_ns: int
-    mtime_ns: int
+    mode: int | None  # None: leave the mode alone (the root)
+    atime_ns: int | None  # None: leave the times alone (directories made for missing parents)
+    mtime_ns: int | None
+
+
+_IMPLICIT = _DirMeta(0o755, None, None)
+
+
+class _Source:
+    """The existing entry a hard link names: its directory's descriptor, its name, its resolved path."""
+
+    __slots__ = ("dir_fd", "name", "path")
+
+    def __init__(self, dir_fd: int, name: str, path: tuple[str, ...]) -> None:
+        self.dir_fd = dir_fd
+        self.name = name
+        self.path = path
 
 
 # -- unpacking -----------------------------------------------------------------------------------
 class Unpacker:
-    """Applies layer tars, base first, to ``root`` (created if missing).
+    """Applies layer tars, base first, to ``root`` (created 0700 if missing; else it must be empty).
 
     ``as_root`` (default: running as uid 0) chowns entries and creates device nodes (forcing it
     without the privilege fails with PermissionError); ``strict`` raises MalformedError on the first
-    refused entry instead of skipping it; ``max_bytes`` caps the file bytes written over all layers
-    (TooLargeError).  Call :meth:`apply` once per layer, base first, then :meth:`finish`.
+    refused entry instead of skipping it; ``limits`` bound what the layers may write (TooLargeError;
+    ``max_bytes`` alone is a shortcut for ``Limits(max_bytes=...)``); ``use_openat2=False`` forces the
+    per-component path walk where the kernel has ``openat2``.  Call :meth:`apply` once per layer, base
+    first, then :meth:`finish`; on an error, :meth:`abort` removes what was written.
     """
 
     def __init__(
@@ -181,39 +224,62 @@ class Unpacker:
         *,
         as_root: bool | None = None,
         strict: bool = False,
+        limits: Limits | None = None,
         max_bytes: int | None = None,
+        use_openat2: bool | None = None,
     ) -> None:
-        Path(root).mkdir(parents=True, exist_ok=True)
+        if limits is None:
+            limits = Limits(max_bytes=max_bytes)
+        self.dir, self.created = RootDir.create(root, use_openat2=use_openat2)
         self.root = os.path.realpath(root)
         self.as_root = os.geteuid() == 0 if as_root is None else as_root
         self.strict = strict
-        self.max_bytes = max_bytes
         self.report = UnpackReport()
-        self._written = 0
-        self._privileged = os.geteuid() == 0  # permission bits do not bind us: set dir modes at once
-        self._dirs: dict[str, _DirMeta] = {}  # directories with a tar entry: mode and times for finish()
+        self.budget = Budget(limits)
+        self._proc = os.path.isdir(_PROC_FD)
+        self._layers = 0
+        self._dirs: dict[str, _DirMeta] = {}  # directories with a pending mode and times, by resolved path
         self._upper: set[str] = set()  # paths the current layer created, with their ancestors
 
     # public API ---------------------------------------------------------------------------------
-    def apply(self, tar_stream: BinaryIO) -> None:
-        """Apply one uncompressed layer tar (read as a stream, to its end)."""
+    def apply(self, tar_stream: BinaryIO, *, name: str | None = None) -> None:
+        """Apply one uncompressed layer tar (read as a stream, to its end); ``name`` labels errors."""
+        self._layers += 1
+        self.budget.start_layer(name or f"layer {self._layers}")
         self._upper = set()
         with _layer_errors():
             for tar, info in _read_tar(tar_stream):
+                self.budget.entry(info)
                 self._entry(tar, info)
 
     def finish(self) -> UnpackReport:
-        """Set directory modes and mtimes (deepest first) and return the report."""
+        """Set directory modes and times (deepest first), release the root, and return the report."""
         for key in sorted(self._dirs, key=lambda k: k.count("/") + bool(k), reverse=True):
-            meta = self._dirs[key]
-            host = self._host(key.split("/") if key else ())
-            mode = 0
-            with suppress(FileNotFoundError):
-                mode = os.lstat(host).st_mode
-            if stat.S_ISDIR(mode):
-                os.chmod(host, meta.mode)
-                self._utime(host, meta.atime_ns, meta.mtime_ns)
+            self._finish_directory(key, self._dirs[key])
+        self.dir.close()
         return self.report
+
+    def abort(self) -> None:
+        """Remove everything written: the root itself when this unpacker created it, else its content."""
+        if self.dir.fd < 0:
+            return
+        if self.created:
+            self.dir.destroy()
+        else:
+            self.dir.clear()
+            self.dir.close()
+
+    def _finish_directory(self, key: str, meta: _DirMeta) -> None:
+        fd = self.dir.open_resolved(key.split("/") if key else ())
+        if fd is None:
+            return  # replaced or removed since
+        try:
+            if meta.mode is not None:
+                os.chmod(fd, meta.mode)
+            if meta.atime_ns is not None and meta.mtime_ns is not None:
+                self._utime(fd, meta.atime_ns, meta.mtime_ns)
+        finally:
+            os.close(fd)
 
     # one entry ----------------------------------------------------------------------------------
     def _entry(self, tar: tarfile.TarFile, info: tarfile.TarInfo) -> None:
@@ -236,7 +302,9 @@ class Unpacker:
         if not parts:
             if not info.isdir():
                 raise _Refused(UNSAFE_PATH)  # never change the type of the root
-            self._directory((), info, existed=True)
+            atime, mtime = _times_ns(info)
+            self._dirs[""] = _DirMeta(None, atime, mtime)  # the root keeps its owner and its 0700
+            self.report.directories += 1
             return
         *parents, base = parts
         _check_parents(parents)
@@ -244,106 +312,78 @@ class Unpacker:
             self._whiteout(parents, base)
             return
         _check_type(info)
-        real_parent = self._resolve(parents)
-        path = (*real_parent, base)
         if (info.ischr() or info.isblk()) and not self.as_root:
-            self._make_parents(real_parent)  # as umoci: the tree keeps its shape
+            found = self.dir.resolve(parents, create=True, made=self._made)  # the tree keeps its shape
+            if found is not None:
+                os.close(found[0])
             self.report.skip(DEVICE_NOT_ROOT)
             return
-        try:
-            source = self._link_source(info) if info.islnk() else None
-        except _Refused as refusal:
-            if refusal.reason in _REPLACING_REFUSALS:
-                self._make_parents(real_parent)
-                self._clear(path, keep_directory=False)
-            raise
-        self._make_parents(real_parent)
-        if source == path:
-            raise _Refused(UNSAFE_HARDLINK)
-        existed = self._clear(path, keep_directory=info.isdir())
-        self._create(tar, info, path, source, existed)
+        with contextlib.ExitStack() as fds:
+            source = None
+            if info.islnk():
+                try:
+                    source = self._link_source(info)
+                except _Refused as refusal:
+                    if refusal.reason in _REPLACING_REFUSALS:
+                        parent_fd, real_parent = self._parent(parents, fds)
+                        self._clear(parent_fd, (*real_parent, base), keep_directory=False)
+                    raise
+                fds.callback(os.close, source.dir_fd)
+            parent_fd, real_parent = self._parent(parents, fds)
+            path = (*real_parent, base)
+            if source is not None and source.path == path:
+                raise _Refused(UNSAFE_HARDLINK)
+            existed = self._clear(parent_fd, path, keep_directory=info.isdir())
+            self._create(tar, info, parent_fd, path, source, existed)
         for end in range(1, len(path) + 1):
             self._upper.add(_key(path[:end]))
 
-    def _host(self, parts: Sequence[str]) -> str:
-        return os.path.join(self.root, *parts)
+    def _parent(self, parents: list[str], fds: contextlib.ExitStack) -> tuple[int, tuple[str, ...]]:
+        found = self.dir.resolve(parents, create=True, made=self._made)
+        assert found is not None  # create=True: made or refused
+        fds.callback(os.close, found[0])
+        return found
 
-    def _resolve(self, parts: Sequence[str]) -> tuple[str, ...]:
-        """``parts`` with every symlink followed inside the root; the result has no symlinks."""
-        resolved: list[str] = []
-        pending = list(reversed(parts))
-        hops = 0
-        while pending:
-            part = pending.pop()
-            if part in ("", "."):
-                continue
-            if part == "..":
-                if resolved:
-                    resolved.pop()
-                continue
-            host = self._host((*resolved, part))
-            try:
-                mode = os.lstat(host).st_mode
-            except (FileNotFoundError, NotADirectoryError):
-                mode = 0  # not there (yet): created later, or refused as "parent not a directory"
-            if stat.S_ISLNK(mode):
-                hops += 1
-                if hops > MAX_SYMLINK_HOPS:
-                    raise _Refused(SYMLINK_LOOP)
-                target = os.readlink(host)
-                if target.startswith("/"):
-                    resolved.clear()
-                pending.extend(reversed(target.split("/")))
-            else:
-                resolved.append(part)
-        return tuple(resolved)
+    def _made(self, path: tuple[str, ...]) -> None:
+        """A missing parent directory was created: 0755 at the end (unless an entry sets it)."""
+        self._dirs.setdefault(_key(path), _IMPLICIT)
 
-    def _link_source(self, info: tarfile.TarInfo) -> tuple[str, ...]:
-        """The resolved path a hard link entry names: inside the root, existing, not a directory."""
+    def _link_source(self, info: tarfile.TarInfo) -> _Source:
+        """The entry a hard link names: inside the root, existing, not a directory."""
         try:
             *parents, base = _clean(info.linkname)
         except (_Refused, ValueError):
             raise _Refused(UNSAFE_HARDLINK) from None
-        source = (*self._resolve(parents), base)
+        found = self.dir.resolve(parents, create=False)
+        if found is None:
+            raise _Refused(HARDLINK_TARGET_MISSING)
+        fd, real_parent = found
         try:
-            mode = os.lstat(self._host(source)).st_mode
-        except (FileNotFoundError, NotADirectoryError):
+            mode = os.stat(base, dir_fd=fd, follow_symlinks=False).st_mode
+        except FileNotFoundError:
+            os.close(fd)
             raise _Refused(HARDLINK_TARGET_MISSING) from None
+        except BaseException:
+            os.close(fd)
+            raise
         if stat.S_ISDIR(mode):
+            os.close(fd)
             raise _Refused(HARDLINK_TO_DIRECTORY)
-        return source
+        return _Source(fd, base, (*real_parent, base))
 
-    def _make_parents(self, parents: Sequence[str]) -> None:
-        for end in range(1, len(parents) + 1):
-            host = self._host(parents[:end])
-            try:
-                mode = os.lstat(host).st_mode
-            except FileNotFoundError:
-                if parents[end - 1].startswith(WHITEOUT_PREFIX):
-                    raise _Refused(UNSAFE_WHITEOUT) from None  # reached through a symlink
-                os.mkdir(host, 0o700)
-                os.chmod(host, 0o755)
-                continue
-            if not stat.S_ISDIR(mode):
-                raise _Refused(PARENT_NOT_DIRECTORY)
-
-    def _clear(self, path: Sequence[str], *, keep_directory: bool) -> bool:
+    def _clear(self, parent_fd: int, path: tuple[str, ...], *, keep_directory: bool) -> bool:
         """Remove what is at ``path`` unless it is a directory to keep; True when one is kept."""
-        host = self._host(path)
         try:
-            mode = os.lstat(host).st_mode
-        except (FileNotFoundError, NotADirectoryError):
+            mode = os.stat(path[-1], dir_fd=parent_fd, follow_symlinks=False).st_mode
+        except FileNotFoundError:
             return False
-        if stat.S_ISDIR(mode):
-            if keep_directory:
-                return True
-            self._remove_tree(path)
-        else:
-            os.unlink(host)
+        if stat.S_ISDIR(mode) and keep_directory:
+            return True
+        self._remove(parent_fd, path)
         return False
 
-    def _remove_tree(self, path: Sequence[str]) -> None:
-        shutil.rmtree(self._host(path))
+    def _remove(self, parent_fd: int, path: tuple[str, ...]) -> None:
+        self.dir.remove(parent_fd, path[-1])
         key = _key(path)
         prefix = key + "/"
         for stale in [k for k in self._dirs if k == key or k.startswith(prefix)]:
@@ -354,144 +394,215 @@ class Unpacker:
         self,
         tar: tarfile.TarFile,
         info: tarfile.TarInfo,
+        parent_fd: int,
         path: tuple[str, ...],
-        source: tuple[str, ...] | None,
+        source: _Source | None,
         existed: bool,
     ) -> None:
-        host = self._host(path)
+        name = path[-1]
         if info.isdir():
             if not existed:
-                os.mkdir(host, 0o700)
-            self._directory(path, info, existed=existed)
+                os.mkdir(name, 0o700, dir_fd=parent_fd)
+            fd = os.open(name, DIR_FLAGS, dir_fd=parent_fd)
+            try:
+                self._directory(fd, path, info, existed=existed)
+            finally:
+                os.close(fd)
             return
         if source is not None:
-            os.link(self._host(source), host, follow_symlinks=False)
+            os.link(source.name, name, src_dir_fd=source.dir_fd, dst_dir_fd=parent_fd, follow_symlinks=False)
             self.report.hardlinks += 1
             return  # a hard link has no metadata of its own
         if info.isreg():
-            self._write_file(tar, info, host)
+            self.budget.write(info.size)
+            fd = os.open(name, _FILE_FLAGS, 0o600, dir_fd=parent_fd)
+            try:
+                self._write_file(tar, info, fd)
+                self._fd_metadata(fd, info)
+            finally:
+                os.close(fd)
             self.report.files += 1
-        elif info.issym():
-            os.symlink(info.linkname, host)
+            return
+        if info.issym():
+            os.symlink(info.linkname, name, dir_fd=parent_fd)
             self.report.symlinks += 1
         elif info.isfifo():
-            os.mkfifo(host, 0o600)
+            os.mkfifo(name, 0o600, dir_fd=parent_fd)
             self.report.fifos += 1
         else:
-            self._make_device(info, host)
+            self._make_device(info, parent_fd, name)
             self.report.devices += 1
-        self._metadata(host, info, is_symlink=info.issym())
-
-    def _write_file(self, tar: tarfile.TarFile, info: tarfile.TarInfo, host: str) -> None:
-        if self.max_bytes is not None and self._written + info.size > self.max_bytes:
-            raise TooLargeError(f"layers expand to more than {self.max_bytes} bytes")
-        self._written += info.size
-        flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
-        with os.fdopen(os.open(host, flags, 0o600), "wb") as out:
-            content = _content(tar, info)
-            if content is not None:
-                shutil.copyfileobj(content, out, CHUNK)
+        self._node_metadata(parent_fd, name, info)
 
     @staticmethod
-    def _make_device(info: tarfile.TarInfo, host: str) -> None:
+    def _write_file(tar: tarfile.TarFile, info: tarfile.TarInfo, fd: int) -> None:
+        content = tar.extractfile(info)
+        if content is None:
+            return
+        with os.fdopen(fd, "wb", closefd=False) as out:
+            sparse = getattr(info, "sparse", None)
+            if not sparse:
+                shutil.copyfileobj(content, out, CHUNK)
+                return
+            # A sparse member: write its data blocks where they belong and seek over the holes.
+            for offset, length in sparse:
+                content.seek(offset)
+                out.seek(offset)
+                remaining = length
+                while remaining > 0:
+                    chunk = content.read(min(CHUNK, remaining))
+                    if not chunk:
+                        raise MalformedError(f"sparse entry {_printable(info.name)} ends early")
+                    out.write(chunk)
+                    remaining -= len(chunk)
+            out.flush()
+            os.ftruncate(fd, info.size)
+
+    @staticmethod
+    def _make_device(info: tarfile.TarInfo, parent_fd: int, name: str) -> None:
         kind = stat.S_IFCHR if info.ischr() else stat.S_IFBLK
         try:
             device = os.makedev(info.devmajor, info.devminor)
         except (OverflowError, ValueError):
             raise _Refused(INVALID_ENTRY) from None
-        os.mknod(host, kind | 0o600, device)
+        os.mknod(name, kind | 0o600, device, dir_fd=parent_fd)
 
-    def _directory(self, path: Sequence[str], info: tarfile.TarInfo, *, existed: bool) -> None:
-        host = self._host(path)
-        self._chown(host, info)
-        self._set_xattrs(host, info, clear=existed)
-        mode = info.mode & 0o7777
-        if self._privileged:
-            os.chmod(host, mode)
+    def _directory(self, fd: int, path: tuple[str, ...], info: tarfile.TarInfo, *, existed: bool) -> None:
+        self._chown(info, fd)
+        self._set_xattrs(fd, info, clear=existed)
         atime, mtime = _times_ns(info)
-        self._dirs[_key(path)] = _DirMeta(mode, atime, mtime)
+        self._dirs[_key(path)] = _DirMeta(info.mode & 0o7777, atime, mtime)
         self.report.directories += 1
 
-    def _metadata(self, host: str, info: tarfile.TarInfo, *, is_symlink: bool) -> None:
-        self._chown(host, info)
-        self._set_xattrs(host, info, clear=False)
-        if not is_symlink:
-            os.chmod(host, info.mode & 0o7777)
-        self._utime(host, *_times_ns(info))
+    def _fd_metadata(self, fd: int, info: tarfile.TarInfo) -> None:
+        """Owner, xattrs, mode (after chown, which clears setuid bits), then times, on the file's descriptor."""
+        self._chown(info, fd)
+        self._set_xattrs(fd, info, clear=False)
+        os.chmod(fd, info.mode & 0o7777)
+        self._utime(fd, *_times_ns(info))
 
-    def _chown(self, host: str, info: tarfile.TarInfo) -> None:
-        if self.as_root:
-            os.chown(host, info.uid, info.gid, follow_symlinks=False)
-        elif info.uid or info.gid:
-            self.report.skip(OWNERSHIP_NOT_ROOT)
+    def _node_metadata(self, parent_fd: int, name: str, info: tarfile.TarInfo) -> None:
+        """The same for a symlink, FIFO or device node, which cannot be opened for writing.
 
-    def _set_xattrs(self, host: str, info: tarfile.TarInfo, *, clear: bool) -> None:
+        Owner and times go through ``fchownat``/``utimensat`` with ``AT_SYMLINK_NOFOLLOW`` on the parent's
+        descriptor; xattrs and the mode through an ``O_PATH`` descriptor of the node (via ``/proc/self/fd``,
+        which reaches that very inode), never through a path that could be a symlink.
+        """
+        is_symlink = info.issym()
+        self._chown(info, parent_fd, name)
+        with contextlib.ExitStack() as stack:
+            node = -1
+            if self._proc and (_xattrs(info) or not is_symlink):
+                node = os.open(name, _PATH_FLAGS, dir_fd=parent_fd)
+                stack.callback(os.close, node)
+                if stat.S_ISLNK(os.fstat(node).st_mode) != is_symlink:
+                    raise _Refused(INVALID_ENTRY)  # replaced under us
+            if node >= 0:
+                self._set_xattrs(f"{_PROC_FD}/{node}", info, clear=False)
+            elif _xattrs(info):
+                self.report.skip("xattrs (no /proc)")
+            if not is_symlink:
+                if node >= 0:
+                    os.chmod(f"{_PROC_FD}/{node}", info.mode & 0o7777)
+                else:
+                    os.chmod(name, info.mode & 0o7777, dir_fd=parent_fd)
+        try:
+            atime, mtime = _times_ns(info)
+            os.utime(name, ns=(atime, mtime), dir_fd=parent_fd, follow_symlinks=False)
+        except (OverflowError, OSError) as exc:
+            if isinstance(exc, OSError) and exc.errno != errno.EINVAL:
+                raise
+            self.report.skip("mtime out of range")
+
+    def _chown(self, info: tarfile.TarInfo, fd: int, name: str | None = None) -> None:
+        if not _valid_owner(info):
+            self.report.skip(OWNER_OUT_OF_RANGE)
+            return
+        if not self.as_root:
+            if info.uid or info.gid:
+                self.report.skip(OWNERSHIP_NOT_ROOT)
+            return
+        if name is None:
+            os.chown(fd, info.uid, info.gid)
+        else:
+            os.chown(name, info.uid, info.gid, dir_fd=fd, follow_symlinks=False)
+
+    def _set_xattrs(self, target: int | str, info: tarfile.TarInfo, *, clear: bool) -> None:
         wanted = _xattrs(info)
         if clear:
-            self._clear_xattrs(host, keep=wanted)
+            self._clear_xattrs(target, keep=wanted)
         for name, value in wanted.items():
             if name in _IGNORED_XATTRS:
                 self.report.skip(f"xattr {name}")
                 continue
             try:
-                os.setxattr(host, name, value, follow_symlinks=False)
+                os.setxattr(target, name, value)
             except (OSError, ValueError):
                 self.report.skip(f"xattr {_printable(name)}")
 
     @staticmethod
-    def _clear_xattrs(host: str, keep: dict[str, bytes]) -> None:
+    def _clear_xattrs(target: int | str, keep: dict[str, bytes]) -> None:
         try:
-            names = os.listxattr(host, follow_symlinks=False)
+            names = os.listxattr(target)
         except OSError:
             return
         for name in names:
             if name not in keep and name not in _IGNORED_XATTRS:
-                with suppress(OSError):
-                    os.removexattr(host, name, follow_symlinks=False)
+                with contextlib.suppress(OSError):
+                    os.removexattr(target, name)
 
-    def _utime(self, host: str, atime_ns: int, mtime_ns: int) -> None:
+    def _utime(self, fd: int, atime_ns: int, mtime_ns: int) -> None:
         try:
-            os.utime(host, ns=(atime_ns, mtime_ns), follow_symlinks=False)
+            os.utime(fd, ns=(atime_ns, mtime_ns))
         except (OverflowError, OSError) as exc:
             if isinstance(exc, OSError) and exc.errno != errno.EINVAL:
                 raise
             self.report.skip("mtime out of range")
 
     # whiteouts ----------------------------------------------------------------------------------
-    def _whiteout(self, parents: Sequence[str], base: str) -> None:
+    def _whiteout(self, parents: list[str], base: str) -> None:
         if base.startswith(_AUFS_META_PREFIX) and base != OPAQUE_WHITEOUT:
             return  # AUFS bookkeeping (.wh..wh.plnk, ...): nothing to delete
         target = _whiteout_target(base)
-        directory = self._resolve(parents)
         self.report.whiteouts += 1
-        try:
-            if not stat.S_ISDIR(os.lstat(self._host(directory)).st_mode):
-                return
-        except (FileNotFoundError, NotADirectoryError):
+        found = self.dir.resolve(parents, create=False)
+        if found is None:
             return
-        if target is None:
-            for child in os.listdir(self._host(directory)):
-                self._purge((*directory, child))
-        else:
-            self._purge((*directory, target))
+        fd, directory = found
+        try:
+            children = os.listdir(fd) if target is None else [target]
+        finally:
+            os.close(fd)
+        for child in children:
+            self._purge((*directory, child))
 
     def _purge(self, top: tuple[str, ...]) -> None:
-        """Delete ``top`` as it came from lower layers: keep what this layer created (and its parents)."""
+        """Delete ``top`` as it came from lower layers: keep what this layer created (and its parents).
+
+        Each directory is reopened from the root by its resolved path, so descriptors stay bounded.
+        """
         stack = [top]
         while stack:
             path = stack.pop()
-            host = self._host(path)
-            try:
-                mode = os.lstat(host).st_mode
-            except FileNotFoundError:
+            fd = self.dir.open_resolved(path[:-1])
+            if fd is None:
                 continue
-            if _key(path) not in self._upper:
-                if stat.S_ISDIR(mode):
-                    self._remove_tree(path)
-                else:
-                    os.unlink(host)
-            elif stat.S_ISDIR(mode):
-                stack.extend((*path, child) for child in os.listdir(host))
+            try:
+                try:
+                    mode = os.stat(path[-1], dir_fd=fd, follow_symlinks=False).st_mode
+                except FileNotFoundError:
+                    continue
+                if _key(path) not in self._upper:
+                    self._remove(fd, path)
+                elif stat.S_ISDIR(mode):
+                    child = self.dir.open_resolved(path)
+                    if child is not None:
+                        try:
+                            stack.extend((*path, name) for name in os.listdir(child))
+                        finally:
+                            os.close(child)
+            finally:
+                os.close(fd)
 
 
 def unpack_layers(
@@ -500,11 +611,25 @@ def unpack_layers(
     *,
     as_root: bool | None = None,
     strict: bool = False,
+    limits: Limits | None = None,
     max_bytes: int | None = None,
+    names: Iterable[str] | None = None,
+    use_openat2: bool | None = None,
 ) -> UnpackReport:
-    """Unpack ``(blob stream, media type)`` pairs, base layer first, into ``root``; see :class:`Unpacker`."""
-    unpacker = Unpacker(root, as_root=as_root, strict=strict, max_bytes=max_bytes)
-    for fileobj, media_type in layers:
-        with open_layer(fileobj, media_type) as stream:
-            unpacker.apply(stream)
-    return unpacker.finish()
+    """Unpack ``(blob stream, media type)`` pairs, base layer first, into ``root``; see :class:`Unpacker`.
+
+    ``names`` label the layers in error messages.  On any error (and on Ctrl-C) what was written is
+    removed before the exception propagates: the root too, when it did not exist before.
+    """
+    unpacker = Unpacker(
+        root, as_root=as_root, strict=strict, limits=limits, max_bytes=max_bytes, use_openat2=use_openat2
+    )
+    labels = iter(names or ())
+    try:
+        for fileobj, media_type in layers:
+            with open_layer(fileobj, media_type) as stream:
+                unpacker.apply(stream, name=next(labels, None))
+        return unpacker.finish()
+    except BaseException:
+        unpacker.abort()
+        raise
