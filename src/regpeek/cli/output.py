@@ -7,15 +7,16 @@ Rich output (``render.py``, ``tree.py``, ``diffview.py``, ``progress.py``) gets 
 
 from __future__ import annotations
 
+import codecs
 import contextlib
 import sys
-from typing import Any
+from typing import Any, TextIO
 
 import click
 
 from regpeek.formats.terminal import safe_json, safe_text
 
-__all__ = ["configure_streams", "echo", "echo_json", "warn"]
+__all__ = ["configure_streams", "echo", "echo_json", "json_line", "warn"]
 
 
 def configure_streams() -> None:
@@ -39,6 +40,20 @@ def warn(text: str) -> None:
     echo(f"regpeek: warning: {text}", err=True)
 
 
+def _unicode(stream: TextIO) -> bool:
+    """Whether ``stream`` encodes every character (UTF-8, -16, -32)."""
+    try:
+        return codecs.lookup(getattr(stream, "encoding", None) or "utf-8").name.startswith("utf")
+    except LookupError:
+        return False
+
+
 def echo_json(value: Any, *, indent: int = 2) -> None:
-    """``value`` as indented JSON on stdout: exact, valid, no terminal controls."""
-    click.echo(safe_json(value, indent=indent))
+    """``value`` as indented JSON on stdout: exact, valid, no terminal controls (and all ASCII when
+    stdout is not UTF-8, where the stream's ``backslashreplace`` fallback would not be JSON)."""
+    click.echo(safe_json(value, indent=indent, ascii_only=not _unicode(sys.stdout)))
+
+
+def json_line(value: Any, stream: TextIO) -> str:
+    """``value`` as one compact JSON line (no newline) fit for ``stream``, as :func:`echo_json`."""
+    return safe_json(value, compact=True, ascii_only=not _unicode(stream))

@@ -19,7 +19,8 @@ output is the exact form.
 
 :func:`safe_json` serialises for printing: valid JSON that decodes to exactly the value given, with
 non-ASCII text kept readable except the characters above, which JSON writes as ``\\uXXXX`` escapes
-(the control characters below U+0020 JSON escapes anyway). A lone surrogate becomes ``\\ud800``, which
+(the control characters below U+0020 JSON escapes anyway); for a stream that is not UTF-8, all of it
+is escaped (``ascii_only``), since a stream's own fallback (``\\xe9``) would not be JSON. A lone surrogate becomes ``\\ud800``, which
 every JSON parser reads back as that same code point.
 """
 
@@ -76,18 +77,19 @@ def is_safe(text: str, *, newlines: bool = False) -> bool:
     return pattern.search(text) is None
 
 
-def safe_json(value: Any, *, indent: int | None = 2, compact: bool = False) -> str:
+def safe_json(value: Any, *, indent: int | None = 2, compact: bool = False, ascii_only: bool = False) -> str:
     """``value`` as JSON text that decodes to exactly ``value`` and holds no terminal control.
 
     ``compact`` gives one line without spaces (JSON Lines); otherwise ``indent`` as for ``json.dumps``.
+    ``ascii_only`` escapes all non-ASCII text too, for a stream that cannot encode it.
 
     >>> safe_json({"label": "caf\\u00e9 \\x1b[2J \\u202e \\ud800"}, compact=True)
     '{"label":"café \\\\u001b[2J \\\\u202e \\\\ud800"}'
     """
     if compact:
-        text = json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+        text = json.dumps(value, ensure_ascii=ascii_only, separators=(",", ":"))
     else:
-        text = json.dumps(value, ensure_ascii=False, indent=indent)
+        text = json.dumps(value, ensure_ascii=ascii_only, indent=indent)
     # The characters replaced can only stand inside JSON strings (the syntax is ASCII), where
     # ``\\uXXXX`` denotes the very same code point.
     return _UNSAFE_IN_JSON.sub(_json_escape, text)
