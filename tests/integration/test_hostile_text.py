@@ -4,10 +4,11 @@ An image pushed to the real registry carries terminal attacks in every field a p
 env, history, annotations, author, user, working dir, platform strings, media types, artifact types):
 OSC 0/8/52 (title, hyperlink, clipboard), CSI (clear screen, cursor report, conceal), BEL, the C1
 forms of CSI and OSC, bidi overrides and isolates, rich markup (``[link=...]``, ``[/]``), CR, BS,
-NUL, DEL, newlines and a lone surrogate. Tags, the catalog, error bodies and ``Warning`` headers
-carry them through the fault proxy. Every command runs as a real process (real pipes, and a real
-pseudo-terminal for the pull progress bars) and must exit as usual, show the data as visible escapes
-(``\\x1b``), and let no control character through; JSON output must decode to the exact values.
+NUL, DEL, newlines and a lone surrogate. Tags, the catalog, error bodies, ``Warning`` headers and a
+rate-limit source header carry them through the fault proxy. Every command runs as a real process
+(real pipes, and a real pseudo-terminal for the pull progress bars) and must exit as usual, show the
+data as visible escapes (``\\x1b``), and let no control character through; JSON output must decode to
+the exact values.
 """
 
 from __future__ import annotations
@@ -496,3 +497,17 @@ def test_pull_progress_labels_on_a_terminal(
     assert run.code == 0, run
     blobs = exact_json(run.stdout, "pull --json")["blobs"]
     assert HOSTILE_LAYER_TYPE in [blob["media_type"] for blob in blobs]
+
+
+def test_ratelimit_source_header(hostile: Hostile) -> None:
+    header = HOSTILE_HEADER.encode("utf-8").decode("latin-1")
+    with FaultProxy.for_registry(hostile.registry) as proxy:
+        limits = fp.set_header("RateLimit-Limit", "100;w=21600")
+        proxy.add(
+            [limits, fp.set_header("Docker-RateLimit-Source", header)], path=r"/manifests/", method="HEAD"
+        )
+        run = regpeek("ratelimit", *_plain_http(), hostile.ref(proxy.host))
+    assert run.code == 0, run
+    out = terminal_safe(run.stdout, "ratelimit")
+    assert out.startswith("limit 100 per 6h, source ") and len(out.splitlines()) == 1
+    assert_shown(out, "ratelimit", ["\\x1b]0;pwned-title\\x07", "\\x9b31m", "\\u202e", "\\x7f"])
