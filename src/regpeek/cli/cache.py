@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import click
 
+from regpeek.cli.output import echo, echo_json
 from regpeek.cli.render import human_size
 from regpeek.disk.cache import BlobCache, default_cache_dir
 from regpeek.formats.units import parse_size
@@ -35,9 +35,9 @@ def info_command(cache_dir: str | None, as_json: bool) -> None:
     """Where the cache is, how many entries it holds and how big it is."""
     info = BlobCache(Path(cache_dir) if cache_dir else default_cache_dir()).info()
     if as_json:
-        click.echo(json.dumps(info.to_json(), indent=2))
+        echo_json(info.to_json())
         return
-    click.echo(
+    echo(
         f"{info.path}: {info.entries} entries, {human_size(info.bytes)} (bound {human_size(info.max_bytes)})"
     )
 
@@ -53,4 +53,4 @@ def info_command(cache_dir: str | None, as_json: bool) -> None:
 def prune_command(max_size: str, cache_dir: str | None) -> None:
     """Remove least recently used entries until the cache is at most --max-size."""
     result = BlobCache(Path(cache_dir) if cache_dir else default_cache_dir()).prune(_size(max_size))
-    click.echo(f"removed {result.removed} entries, freed {human_size(result.freed_bytes)}")
+    echo(f"removed {result.removed} entries, freed {human_size(result.freed_bytes)}")

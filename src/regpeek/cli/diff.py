@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import json
 import sys
 
 import click
 
 from regpeek.cli.options import Settings, registry_options
+from regpeek.cli.output import echo_json
 from regpeek.cli.session import session
 
 
@@ -29,7 +29,7 @@ def diff_command(
         after = client.inspect(ref_b, platform_b or settings.platform)
     difference = diff_images(before, after)
     if as_json:
-        click.echo(json.dumps(difference.to_json(), indent=2, ensure_ascii=False))
+        echo_json(difference.to_json())
     else:
         from regpeek.cli.diffview import render_diff
         from regpeek.cli.render import make_console

@@ -2,7 +2,8 @@
 
 Lines start with ``+`` (only in the second image, green), ``-`` (only in the first, red) or ``~`` (in
 both, changed: yellow). Digests are never shortened. Everything from the images is printed as plain
-text (no rich markup is interpreted).
+text (no rich markup is interpreted), one value per line, with terminal controls (newlines included)
+shown as escapes by :func:`~regpeek.formats.terminal.safe_text`.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from rich.text import Text
 from regpeek.cli.render import human_size
 from regpeek.formats.config import HistoryEntry, Layer
 from regpeek.formats.diff import Change, ImageDiff, MappingDiff, SetDiff
+from regpeek.formats.terminal import safe_text
 
 __all__ = ["render_diff", "signed_size"]
 
@@ -35,7 +37,7 @@ def signed_size(size: int | None) -> str:
 
 
 def _line(console: Console, mark: str, style: str, *parts: str) -> None:
-    console.print(Text("  " + mark + " " + "".join(parts), style=style), soft_wrap=True)
+    console.print(Text("  " + mark + " " + safe_text("".join(parts)), style=style), soft_wrap=True)
 
 
 def _section(console: Console, title: str) -> None:
@@ -56,11 +58,12 @@ def _headline(diff: ImageDiff, console: Console) -> None:
     if diff.identical:
         console.print(Text.assemble(("identical", f"bold {ADDED}"), f"  {before.digest}"), soft_wrap=True)
         for reference in dict.fromkeys([before.reference, after.reference]):
-            console.print(Text("  " + reference), soft_wrap=True)
+            console.print(Text("  " + safe_text(reference)), soft_wrap=True)
         return
     for mark, style, side in (("-", REMOVED, before), ("+", ADDED, after)):
         console.print(
-            Text.assemble((f"{mark} {side.reference}", f"bold {style}"), f"  {side.digest}"), soft_wrap=True
+            Text.assemble((f"{mark} {safe_text(side.reference)}", f"bold {style}"), f"  {side.digest}"),
+            soft_wrap=True,
         )
     if not diff.has_changes:
         console.print(Text("no differences in the compared fields (manifests differ in other ways)"))

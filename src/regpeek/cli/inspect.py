@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import sys
 from collections.abc import Iterator
 from typing import TextIO
@@ -10,6 +9,7 @@ from typing import TextIO
 import click
 
 from regpeek.cli.options import Settings, registry_options
+from regpeek.cli.output import echo_json
 from regpeek.cli.session import session
 
 
@@ -49,7 +49,7 @@ def inspect_command(
         with session(settings) as client:
             result = client.inspect(refs[0], settings.platform)
         if as_json:
-            click.echo(json.dumps(result.to_json(), indent=2, ensure_ascii=False))
+            echo_json(result.to_json())
         else:
             from regpeek.cli.render import render_inspect
 

@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import json
-
 import click
 
 from regpeek.cli.options import Settings, registry_options
+from regpeek.cli.output import echo, echo_json
 from regpeek.cli.session import session
 
 
@@ -23,13 +22,13 @@ def referrers_command(settings: Settings, ref: str, artifact_type: str | None, a
     with session(settings) as client:
         found = client.referrers(ref, artifact_type)
     if as_json:
-        click.echo(json.dumps(found.to_json(), indent=2))
+        echo_json(found.to_json())
         return
     if not found.manifests:
-        click.echo(f"no referrers for {found.subject}")
+        echo(f"no referrers for {found.subject}")
         return
     for entry in found.manifests:
-        click.echo(f"{entry.digest}  {entry.artifact_type or '-'}  {entry.media_type}  {entry.size}")
+        echo(f"{entry.digest}  {entry.artifact_type or '-'}  {entry.media_type}  {entry.size}")
 
 
 @click.command("ratelimit")
@@ -40,4 +39,7 @@ def ratelimit_command(settings: Settings, ref: str, as_json: bool) -> None:
     """Show Docker Hub style pull limits for REF, from a HEAD request (not counted as a pull)."""
     with session(settings) as client:
         limit = client.ratelimit(ref)
-    click.echo(json.dumps(limit.to_json(), indent=2) if as_json else limit.describe())
+    if as_json:
+        echo_json(limit.to_json())
+    else:
+        echo(limit.describe())

@@ -2,7 +2,8 @@
 
 Exit codes: 0 ok, 1 internal error, 2 usage, 3 not found, 4 auth refused, 5 verification failed,
 6 registry unreachable or failing. An error is one line on stderr; ``--debug`` adds the traceback and
-request logs. Known secrets are scrubbed from anything printed.
+request logs. Known secrets are scrubbed from anything printed, and terminal controls in it (from
+registry data) are shown as escapes (``regpeek.formats.terminal``).
 """
 
 from __future__ import annotations
@@ -17,8 +18,10 @@ from collections.abc import Sequence
 import click
 
 from regpeek._version import __version__
+from regpeek.cli.output import configure_streams
 from regpeek.cli.scrub import enable_debug_logging, scrub
 from regpeek.errors import RegpeekError, exit_code_for
+from regpeek.formats.terminal import safe_text
 
 # Each command and the module that defines it, imported only when that command runs (or for --help),
 # so that ``regpeek digest`` does not pay for tar, zstd, rich tables and the async client.
@@ -67,6 +70,7 @@ def cli() -> None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the CLI with ``argv`` (default: ``sys.argv[1:]``); returns the exit code."""
+    configure_streams()
     args = list(sys.argv[1:] if argv is None else argv)
     debug = "--debug" in args
     if debug:
@@ -90,10 +94,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
     except Exception as error:  # one line on stderr, the traceback only with --debug
         if debug:
-            click.echo(scrub(traceback.format_exc()), err=True, nl=False)
+            click.echo(safe_text(scrub(traceback.format_exc()), newlines=True), err=True, nl=False)
         label = "error" if isinstance(error, RegpeekError) else "internal error"
         message = str(error) or type(error).__name__
-        click.echo(scrub(f"regpeek: {label}: {message}"), err=True)
+        click.echo(safe_text(scrub(f"regpeek: {label}: {message}")), err=True)
         return exit_code_for(error)
     return 0
 

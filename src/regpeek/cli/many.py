@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import asyncio
-import json
 import sys
 from collections.abc import Iterable
 
 from regpeek.batch import inspect_many
 from regpeek.cli.options import Settings
+from regpeek.cli.output import json_line
 from regpeek.cli.scrub import remember_secrets, scrub
 from regpeek.network._async.registry import AsyncClient
 
@@ -27,7 +27,7 @@ async def _run(settings: Settings, references: Iterable[str], jobs: int) -> int:
         remember_secrets(client.credentials.secrets)
         async for outcome in inspect_many(client, references, platform=platform, jobs=jobs):
             worst = max(worst, outcome.exit_code)
-            line = json.dumps(outcome.to_json(), ensure_ascii=False, separators=(",", ":"))
+            line = json_line(outcome.to_json(), out)
             out.write((scrub(line) if outcome.error is not None else line) + "\n")
         remember_secrets(client.secrets)
     out.flush()

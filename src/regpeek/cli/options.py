@@ -10,6 +10,7 @@ from typing import Any, TypeVar
 
 import click
 
+from regpeek.cli.output import echo
 from regpeek.disk.cache import Cache
 from regpeek.errors import UsageError
 from regpeek.network._sync.registry import Client
@@ -51,7 +52,7 @@ class Settings:
             insecure=self.insecure,
             plain_http=self.plain_http,
             retries=self.retries,
-            on_warning=lambda text: click.echo(f"regpeek: warning from registry: {text}", err=True),
+            on_warning=_registry_warning,
         )
         return {
             "username": self.username,
@@ -73,6 +74,10 @@ class Settings:
 
     def client(self) -> Client:
         return Client(**self.client_arguments())
+
+
+def _registry_warning(text: str) -> None:
+    echo(f"regpeek: warning from registry: {text}", err=True)
 
 
 _OPTIONS: list[Callable[[F], F]] = [

@@ -1,4 +1,8 @@
-"""Pull progress on a terminal: one bar per blob being downloaded and one overall bar (rich)."""
+"""Pull progress on a terminal: one bar per blob being downloaded and one overall bar (rich).
+
+Labels hold registry data (a layer's media type), so they are plain text through
+:func:`~regpeek.formats.terminal.safe_text`, never markup.
+"""
 
 from __future__ import annotations
 
@@ -9,13 +13,23 @@ from rich.progress import (
     BarColumn,
     DownloadColumn,
     Progress,
+    ProgressColumn,
+    Task,
     TaskID,
-    TextColumn,
     TimeRemainingColumn,
     TransferSpeedColumn,
 )
+from rich.text import Text
 
 from regpeek.formats.digest import Digest
+from regpeek.formats.terminal import safe_text
+
+
+class _LabelColumn(ProgressColumn):
+    """A task's description as plain text (bold for the overall bar): no markup is parsed."""
+
+    def render(self, task: Task) -> Text:
+        return Text(task.description, style="bold" if task.fields.get("overall") else "")
 
 
 class RichPullProgress:
@@ -23,7 +37,7 @@ class RichPullProgress:
 
     def __init__(self, title: str) -> None:
         self._progress = Progress(
-            TextColumn("{task.description}"),
+            _LabelColumn(),
             BarColumn(),
             DownloadColumn(binary_units=True),
             TransferSpeedColumn(),
@@ -31,7 +45,7 @@ class RichPullProgress:
             console=Console(stderr=True),
             transient=True,
         )
-        self._overall = self._progress.add_task(f"[bold]{title}", total=0)
+        self._overall = self._progress.add_task(safe_text(title), total=0, overall=True)
         self._tasks: dict[Digest, TaskID] = {}
 
     def __enter__(self) -> RichPullProgress:
@@ -45,7 +59,7 @@ class RichPullProgress:
 
     def blob_started(self, digest: Digest, size: int, label: str) -> None:
         kind = label.rsplit(".", 1)[-1] if "layer" in label or "rootfs" in label else "blob"
-        self._tasks[digest] = self._progress.add_task(f"  {digest.hex[:12]} {kind}", total=size)
+        self._tasks[digest] = self._progress.add_task(f"  {digest.hex[:12]} {safe_text(kind)}", total=size)
         overall = self._progress.tasks[self._overall]
         self._progress.update(self._overall, total=(overall.total or 0) + size)
 

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import json
 import sys
 
 import click
 
 from regpeek.cli.options import Settings, registry_options
+from regpeek.cli.output import echo, echo_json, warn
 from regpeek.cli.session import pull_progress, session
 from regpeek.pull import pull
 
@@ -63,7 +63,7 @@ def pull_command(
             progress=progress,
         )
     if as_json:
-        click.echo(json.dumps(result.to_json(), indent=2))
+        echo_json(result.to_json())
         return
     fetched = [blob for blob in result.blobs if blob.downloaded]
     skipped = [blob for blob in result.blobs if blob.skipped]
@@ -72,10 +72,6 @@ def pull_command(
         f"({len(fetched)} of {len(result.blobs)} blobs downloaded, {_human(result.downloaded_bytes)}, "
         f"{result.seconds:.1f}s)"
     )
-    click.echo(line)
+    echo(line)
     if skipped:
-        click.echo(
-            f"regpeek: warning: {len(skipped)} non-distributable layer(s) left out "
-            "(--allow-nondistributable fetches them)",
-            err=True,
-        )
+        warn(f"{len(skipped)} non-distributable layer(s) left out (--allow-nondistributable fetches them)")

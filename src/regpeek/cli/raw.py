@@ -7,6 +7,7 @@ import sys
 import click
 
 from regpeek.cli.options import Settings, registry_options
+from regpeek.cli.output import echo
 from regpeek.cli.session import session
 
 
@@ -42,4 +43,4 @@ def digest_command(settings: Settings, ref: str) -> None:
     """Print the digest REF resolves to (of the index, unless --platform is given)."""
     with session(settings) as client:
         digest = client.digest(ref, settings.platform)
-    click.echo(str(digest))
+    echo(str(digest))

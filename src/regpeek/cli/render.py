@@ -1,4 +1,8 @@
-"""Human-readable output with rich (imported only when something is drawn)."""
+"""Human-readable output with rich (imported only when something is drawn).
+
+Image data reaches rich only as :class:`~rich.text.Text` made by :func:`plain` (terminal controls shown
+as escapes, no markup, no emoji codes): a plain ``str`` given to a table would be parsed as markup.
+"""
 
 from __future__ import annotations
 
@@ -10,12 +14,18 @@ from rich.text import Text
 
 from regpeek.formats.config import InspectResult
 from regpeek.formats.mediatypes import DOCKER_MANIFEST_LIST, OCI_INDEX
+from regpeek.formats.terminal import safe_text
 from regpeek.formats.units import format_size
 
 _INDEX_NAMES = {OCI_INDEX: "OCI index", DOCKER_MANIFEST_LIST: "Docker manifest list"}
 
 
 human_size = format_size
+
+
+def plain(value: str, style: str = "", *, newlines: bool = False) -> Text:
+    """Untrusted ``value`` as rich text: controls escaped (newlines kept only if ``newlines``), no markup."""
+    return Text(safe_text(value, newlines=newlines), style=style)
 
 
 def _short(digest: str) -> str:
@@ -43,14 +53,16 @@ def make_console(width: int = 160) -> Console:
 def render_inspect(result: InspectResult, console: Console | None = None) -> None:
     console = console or make_console()
     data = result.to_json()
-    console.print(Text(result.reference, style="bold"))
+    console.print(plain(result.reference, "bold"))
     facts = Table.grid(padding=(0, 2))
     facts.add_column(style="cyan", no_wrap=True)
     facts.add_column(overflow="fold")
 
-    def fact(label: str, value: str | None) -> None:
+    def fact(label: str, value: str | list[str] | None) -> None:
+        """A row; a list gives one value per line (a newline inside a value is escaped)."""
         if value:
-            facts.add_row(label, value)
+            lines = value if isinstance(value, list) else [value]
+            facts.add_row(label, Text("\n".join(safe_text(line) for line in lines)))
 
     fact("Digest", data["digest"])
     if result.index_digest is not None:
@@ -68,11 +80,11 @@ def render_inspect(result: InspectResult, console: Console | None = None) -> Non
     fact("Working dir", data["working_dir"])
     fact("User", data["user"])
     fact("Stop signal", data["stop_signal"])
-    fact("Env", "\n".join(data["env"]))
-    fact("Labels", "\n".join(f"{k}={v}" for k, v in sorted(data["labels"].items())))
+    fact("Env", data["env"])
+    fact("Labels", [f"{k}={v}" for k, v in sorted(data["labels"].items())])
     fact("Ports", ", ".join(data["exposed_ports"]))
     fact("Volumes", ", ".join(data["volumes"]))
-    fact("Annotations", "\n".join(f"{k}={v}" for k, v in sorted(data["annotations"].items())))
+    fact("Annotations", [f"{k}={v}" for k, v in sorted(data["annotations"].items())])
     layer_count = len(result.layers)
     fact("Size", f"{human_size(result.size)} in {layer_count} layer{'s' if layer_count != 1 else ''}")
     console.print(facts)
@@ -85,7 +97,7 @@ def render_inspect(result: InspectResult, console: Console | None = None) -> Non
         for entry in result.platforms:
             chosen = entry.digest == result.digest
             table.add_row(
-                entry.platform.describe() + (" *" if chosen else ""),
+                plain(entry.platform.describe() + (" *" if chosen else "")),
                 str(entry.digest),
                 human_size(entry.size),
                 style="bold green" if chosen else None,
@@ -101,7 +113,7 @@ def render_inspect(result: InspectResult, console: Console | None = None) -> Non
         table.add_column("media type", overflow="fold")
         for number, layer in enumerate(result.layers, 1):
             table.add_row(
-                str(number), str(layer.digest), human_size(layer.size), _short_type(layer.media_type)
+                str(number), str(layer.digest), human_size(layer.size), plain(_short_type(layer.media_type))
             )
         console.print()
         console.print(table)
@@ -114,6 +126,6 @@ def render_inspect(result: InspectResult, console: Console | None = None) -> Non
         for step in history:
             what = (step.created_by or step.comment or "").strip()
             empty = "  (empty layer)" if step.empty_layer else ""
-            table.add_row((step.created or "")[:19], Text(what + empty))
+            table.add_row(plain((step.created or "")[:19]), plain(what + empty, newlines=True))
         console.print()
         console.print(table)

@@ -6,6 +6,8 @@ import logging
 import sys
 from collections.abc import Sequence
 
+from regpeek.formats.terminal import safe_text
+
 _SECRETS: set[str] = set()
 
 
@@ -22,7 +24,7 @@ def scrub(text: str) -> str:
 
 class _ScrubFilter(logging.Filter):
     def filter(self, record: logging.LogRecord) -> bool:
-        record.msg = scrub(record.getMessage())
+        record.msg = safe_text(scrub(record.getMessage()))
         record.args = ()
         return True
 

@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import json
-
 import click
 
 from regpeek.cli.options import Settings, registry_options
+from regpeek.cli.output import echo, echo_json
 from regpeek.cli.session import session
 
 
@@ -21,10 +20,10 @@ def tags_command(settings: Settings, repository: str, as_json: bool) -> None:
     with session(settings) as client:
         listing = client.list_tags(repository)
     if as_json:
-        click.echo(json.dumps(listing.to_json("tags"), indent=2))
+        echo_json(listing.to_json("tags"))
         return
     for tag in listing.names:
-        click.echo(tag)
+        echo(tag)
 
 
 @click.command("catalog")
@@ -37,7 +36,7 @@ def catalog_command(settings: Settings, registry: str, page_size: int | None, as
     with session(settings) as client:
         listing = client.catalog(registry, page_size)
     if as_json:
-        click.echo(json.dumps(listing.to_json("repositories"), indent=2))
+        echo_json(listing.to_json("repositories"))
         return
     for name in listing.names:
-        click.echo(name)
+        echo(name)

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-import json
 from typing import TYPE_CHECKING
 
 import click
 
 from regpeek.cli.options import Settings, registry_options
+from regpeek.cli.output import echo_json
 from regpeek.cli.session import session
+from regpeek.formats.terminal import safe_text
 from regpeek.formats.tree import Node
 
 if TYPE_CHECKING:
@@ -26,7 +27,7 @@ def tree_command(settings: Settings, ref: str, no_referrers: bool, as_json: bool
     with session(settings) as client:
         root = client.tree(ref, with_referrers=not no_referrers)
     if as_json:
-        click.echo(json.dumps(root.to_json(), indent=2))
+        echo_json(root.to_json())
         return
     from rich.tree import Tree
 
@@ -38,7 +39,7 @@ def tree_command(settings: Settings, ref: str, no_referrers: bool, as_json: bool
 
 
 def _label(node: Node, title: str | None = None) -> Text:
-    from rich.markup import escape
+    """One line of the tree, assembled from plain text pieces: nothing from the registry is markup."""
     from rich.text import Text
 
     from regpeek.cli.render import human_size
@@ -50,17 +51,20 @@ def _label(node: Node, title: str | None = None) -> Text:
         "attestation": "dim",
         "referrer": "magenta",
     }
-    kind = f"[{styles.get(node.kind, '')}]{node.kind}[/]" if node.kind in styles else node.kind
-    parts = [escape(title) if title else None, kind, escape(node.platform) if node.platform else None]
-    parts += [
-        str(node.digest) if node.digest else None,
-        human_size(node.size) if node.size is not None else None,
-    ]
-    parts += [
-        escape(node.media_type.removeprefix("application/vnd.")),
-        f"({escape(node.note)})" if node.note else None,
-    ]
-    text = Text.from_markup("  ".join(part for part in parts if part))
+    parts: list[str | tuple[str, str]] = []
+    if title:
+        parts.append(safe_text(title))
+    parts.append((node.kind, styles.get(node.kind, "")))
+    if node.platform:
+        parts.append(safe_text(node.platform))
+    if node.digest:
+        parts.append(str(node.digest))
+    if node.size is not None:
+        parts.append(human_size(node.size))
+    parts.append(safe_text(node.media_type.removeprefix("application/vnd.")))
+    if node.note:
+        parts.append(f"({safe_text(node.note)})")
+    text = Text("  ").join(Text(*part) if isinstance(part, tuple) else Text(part) for part in parts)
     text.no_wrap = True  # a digest is never folded, however narrow the terminal
     text.overflow = "ignore"
     return text

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import json
 import sys
 from collections.abc import Iterator
 from typing import BinaryIO
@@ -11,6 +10,7 @@ from typing import BinaryIO
 import click
 
 from regpeek.cli.options import Settings, registry_options
+from regpeek.cli.output import echo, echo_json, warn
 from regpeek.cli.session import pull_progress, session
 from regpeek.rootfs import export_image, unpack_image
 
@@ -43,12 +43,12 @@ def unpack_command(
         )
     warning = result.report.warning()
     if warning:
-        click.echo(f"regpeek: warning: {warning}", err=True)
+        warn(warning)
     if as_json:
-        click.echo(json.dumps(result.to_json(), indent=2))
+        echo_json(result.to_json())
         return
     report = result.report
-    click.echo(
+    echo(
         f"unpacked {source} ({result.digest}) into {rootfs}: {len(result.layers)} layers, "
         f"{report.files} files, {report.directories} directories, {report.symlinks} symlinks"
     )
@@ -79,7 +79,7 @@ def export_command(
         )
     warning = report.warning()
     if warning:
-        click.echo(f"regpeek: warning: {warning}", err=True)
+        warn(warning)
 
 
 @contextlib.contextmanager
