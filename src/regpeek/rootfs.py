@@ -1,20 +1,29 @@
 """From an image to a root filesystem: ``unpack`` into a directory, ``export`` as one flat tar.
 
 The source is a registry reference or ``oci:PATH[:NAME]``. A registry image is first pulled, verified,
-into a temporary OCI layout (:func:`regpeek.pull.pull`, concurrent downloads); a local layout's layer
-blobs are hashed before use. Only verified layers reach :mod:`regpeek.disk.unpack`, which applies them in
-order without ever writing outside the root.
+into a private temporary OCI layout (:func:`regpeek.pull.pull`, concurrent downloads); a local layout's
+layer blobs are opened safely (regular files only, never through a symlink) and hashed before use. Either
+way every layer is read again through a digest check while it is applied (a blob changed in between is
+caught and what was written removed), and one layer file is open at a time, whatever their number.
+
+What the layers may write is bounded (:class:`~regpeek.disk.layerentry.Limits`): by default 100 times
+their compressed size (at least 1 GiB), never past the free space of the target filesystem less 64 MiB,
+1,000,000 entries per layer and names of 4096 bytes; ``max_size`` replaces the first rule and
+``limits=Limits.none()`` lifts them all.
 """
 
 from __future__ import annotations
 
 import contextlib
+import os
+import stat
 import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, BinaryIO
 
+from regpeek.disk.layerentry import Limits
 from regpeek.disk.layout import Layout, LayoutReference
 from regpeek.disk.unpack import LayerOpener, UnpackReport, export_tar, unpack_layers
 from regpeek.errors import UnsupportedError, UsageError, VerificationError
@@ -24,7 +33,7 @@ from regpeek.formats.platform import Platform
 from regpeek.network._sync.registry import Client, Resolved
 from regpeek.pull import PullProgress, pull
 
-__all__ = ["UnpackResult", "export_image", "image_layers", "unpack_image"]
+__all__ = ["ImageLayers", "UnpackResult", "export_image", "image_layers", "unpack_image"]
 
 
 @dataclass
@@ -50,6 +59,36 @@ class UnpackResult:
         }
 
 
+@dataclass
+class ImageLayers:
+    """An image's verified layers, base first, readable from a layout while :func:`image_layers` lasts."""
+
+    resolved: Resolved
+    layout: Layout
+    layers: list[Descriptor]
+
+    @property
+    def compressed_size(self) -> int:
+        return sum(layer.size for layer in self.layers)
+
+    def names(self) -> list[str]:
+        """``layer N (sha256:…)`` for messages, base first."""
+        return [f"layer {n} ({layer.digest})" for n, layer in enumerate(self.layers, 1)]
+
+    def streams(self) -> Iterator[tuple[BinaryIO, str]]:
+        """Each layer blob in turn, read through its digest check; one open at a time."""
+        for layer in self.layers:
+            with self.layout.open_verified(layer) as blob:
+                yield blob, layer.media_type
+
+    def openers(self) -> list[tuple[LayerOpener, str]]:
+        return [(_opener(self.layout, layer), layer.media_type) for layer in self.layers]
+
+    def limits(self, target: Path | int | None, max_size: int | None) -> Limits:
+        """The default :class:`Limits` for writing these layers to ``target`` (a path or a descriptor)."""
+        return Limits.default(self.compressed_size, free_space(target), max_size)
+
+
 @contextlib.contextmanager
 def image_layers(
     client: Client,
@@ -58,10 +97,11 @@ def image_layers(
     platform: Platform | str | None = None,
     allow_nondistributable: bool = False,
     progress: PullProgress | None = None,
-) -> Iterator[tuple[Resolved, Layout, list[Descriptor]]]:
+) -> Iterator[ImageLayers]:
     """The verified layers of an image, base first, readable from a layout while the context lasts."""
     with contextlib.ExitStack() as stack:
-        if source.startswith("oci:"):
+        local = source.startswith("oci:")
+        if local:
             reference = LayoutReference.parse(source)
         else:
             workdir = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="regpeek-")))
@@ -81,12 +121,40 @@ def image_layers(
             raise UnsupportedError(f"{source} is a schema1 image: pull it into a layout first")
         layout = Layout(reference.path)
         for layer in manifest.layers:
-            if not layout.blob_path(layer.digest).exists():
+            if (
+                not layout.blob_path(layer.digest).exists()
+                and not layout.blob_path(layer.digest).is_symlink()
+            ):
                 hint = " (non-distributable: --allow-nondistributable fetches it)" if layer.urls else ""
                 raise UnsupportedError(f"layer {layer.digest} of {source} is not available{hint}")
-            if not layout.has_blob(layer):
-                raise VerificationError(f"layer {layer.digest} in {reference.path} does not match its digest")
-        yield resolved, layout, list(manifest.layers)
+            # a layout we did not write is hashed first (refusing what is not a regular file); the
+            # layers pulled just now into our private directory were verified as they arrived
+            if local and not layout.has_blob(layer):
+                raise VerificationError(
+                    f"layer {layer.digest} in {reference.path} does not match its digest or size, "
+                    "or is not a regular file"
+                )
+        yield ImageLayers(resolved, layout, list(manifest.layers))
+
+
+def free_space(target: Path | int | None) -> int | None:
+    """Bytes available to us on the filesystem of ``target`` (its nearest existing ancestor), or of an
+    open descriptor; None when unknown or not a filesystem (a pipe)."""
+    if target is None:
+        return None
+    try:
+        if isinstance(target, int):
+            if not stat.S_ISREG(os.fstat(target).st_mode):
+                return None
+            info = os.fstatvfs(target)
+        else:
+            path = Path(target).absolute()
+            while not path.exists() and path != path.parent:
+                path = path.parent
+            info = os.statvfs(path)
+    except OSError:
+        return None
+    return info.f_bavail * info.f_frsize
 
 
 def unpack_image(
@@ -98,21 +166,24 @@ def unpack_image(
     allow_nondistributable: bool = False,
     as_root: bool | None = None,
     progress: PullProgress | None = None,
+    max_size: int | None = None,
+    limits: Limits | None = None,
 ) -> UnpackResult:
-    """Apply the image's layers in order into ``rootfs``, which must be missing or empty."""
+    """Apply the image's layers in order into ``rootfs``, which must be missing or empty.
+
+    ``rootfs`` is made a private (0700) directory.  ``max_size`` bounds the bytes written (instead of
+    100x the compressed size); ``limits`` sets every limit (``Limits.none()`` for none).  On any error,
+    what was written is removed (``rootfs`` too, when it did not exist).
+    """
     root = Path(rootfs)
-    if root.exists() and (not root.is_dir() or any(root.iterdir())):
+    if root.is_symlink() or (root.exists() and (not root.is_dir() or any(root.iterdir()))):
         raise UsageError(f"{root} exists and is not an empty directory")
     with image_layers(
         client, source, platform=platform, allow_nondistributable=allow_nondistributable, progress=progress
-    ) as (resolved, layout, layers):
-        root.mkdir(parents=True, exist_ok=True)
-        with contextlib.ExitStack() as files:
-            streams = [
-                (files.enter_context(layout.open_blob(layer.digest)), layer.media_type) for layer in layers
-            ]
-            report = unpack_layers(streams, root, as_root=as_root)
-        return UnpackResult(source, resolved.manifest.digest, layers, report)
+    ) as image:
+        chosen = limits if limits is not None else image.limits(root, max_size)
+        report = unpack_layers(image.streams(), root, as_root=as_root, limits=chosen, names=image.names())
+        return UnpackResult(source, image.resolved.manifest.digest, image.layers, report)
 
 
 def export_image(
@@ -123,14 +194,24 @@ def export_image(
     platform: Platform | str | None = None,
     allow_nondistributable: bool = False,
     progress: PullProgress | None = None,
+    max_size: int | None = None,
+    limits: Limits | None = None,
 ) -> UnpackReport:
-    """Write the image's merged root filesystem to ``out`` as one tar, whiteouts applied."""
+    """Write the image's merged root filesystem to ``out`` as one tar, whiteouts applied.
+
+    Limits as for :func:`unpack_image`; the free space counted is that of ``out``'s filesystem when it
+    is a regular file.
+    """
     with image_layers(
         client, source, platform=platform, allow_nondistributable=allow_nondistributable, progress=progress
-    ) as (_, layout, layers):
-        openers = [(_opener(layout, layer.digest), layer.media_type) for layer in layers]
-        return export_tar(openers, out)
+    ) as image:
+        if limits is None:
+            with contextlib.suppress(AttributeError, OSError, ValueError):
+                limits = image.limits(out.fileno(), max_size)
+        if limits is None:
+            limits = image.limits(None, max_size)
+        return export_tar(image.openers(), out, limits=limits, names=image.names())
 
 
-def _opener(layout: Layout, digest: Digest) -> LayerOpener:
-    return lambda: layout.open_blob(digest)
+def _opener(layout: Layout, layer: Descriptor) -> LayerOpener:
+    return lambda: layout.open_verified(layer)

@@ -13,6 +13,8 @@ without a directory entry gets a 0755 parent where unpacking may keep the lower 
 
 Entry names, types and whiteouts are checked as when unpacking (:mod:`regpeek.disk.layerentry`): a refused
 entry is skipped and counted, or with ``strict=True`` raises :class:`~regpeek.errors.MalformedError`.
+The same :class:`~regpeek.disk.layerentry.Limits` apply: file bytes written to the output (a sparse file at
+its declared size), entries per layer, name length.
 """
 
 from __future__ import annotations
@@ -32,6 +34,8 @@ from regpeek.disk.layerentry import (
     UNSAFE_HARDLINK,
     UNSAFE_PATH,
     WHITEOUT_PREFIX,
+    Budget,
+    Limits,
     UnpackReport,
     _check_parents,
     _check_type,
@@ -86,9 +90,10 @@ class _LayerState:
 
 
 class _Exporter:
-    def __init__(self, out: BinaryIO, strict: bool) -> None:
+    def __init__(self, out: BinaryIO, strict: bool, limits: Limits) -> None:
         self._out = _tar_writer(out)
         self.strict = strict
+        self.budget = Budget(limits)
         self.report = UnpackReport()
         self._seen: set[str] = set()
         self._non_directories: set[str] = set()
@@ -97,8 +102,10 @@ class _Exporter:
         self._emitted: set[str] = set()
         self._below: dict[str, _Inode] = {}  # link targets upper layers wait for, by path
 
-    def export(self, layers: Sequence[tuple[LayerOpener, str]]) -> UnpackReport:
-        for opener, media_type in reversed(layers):
+    def export(self, layers: Sequence[tuple[LayerOpener, str]], names: Sequence[str]) -> UnpackReport:
+        for number in reversed(range(len(layers))):
+            opener, media_type = layers[number]
+            self.budget.start_layer(names[number] if number < len(names) else f"layer {number + 1}")
             layer = _LayerState()
             self._read_layer(opener, media_type, layer)
             if layer.rereads:
@@ -115,6 +122,7 @@ class _Exporter:
     def _read_layer(self, opener: LayerOpener, media_type: str, layer: _LayerState) -> None:
         with opener() as blob, open_layer(blob, media_type) as stream, _layer_errors():
             for index, (tar, info) in enumerate(_read_tar(stream)):
+                self.budget.entry(info)
                 try:
                     self._entry(tar, info, index, layer)
                 except _Refused as refusal:
@@ -278,6 +286,7 @@ class _Exporter:
             out.type, out.linkname = tarfile.LNKTYPE, link
             self.report.hardlinks += 1
         elif info.isreg():
+            self.budget.write(info.size)
             out.type, out.size = tarfile.REGTYPE, info.size
             self.report.files += 1
         else:
@@ -306,7 +315,12 @@ class _Exporter:
 
 
 def export_tar(
-    layers: Sequence[tuple[LayerOpener, str]], out: BinaryIO, *, strict: bool = False
+    layers: Sequence[tuple[LayerOpener, str]],
+    out: BinaryIO,
+    *,
+    strict: bool = False,
+    limits: Limits | None = None,
+    names: Sequence[str] = (),
 ) -> UnpackReport:
     """Write one flattened root-filesystem tar of the image to ``out`` (sequentially, stdout-friendly).
 
@@ -314,5 +328,7 @@ def export_tar(
     top first, each opener called once (twice for a layer whose shadowed file a visible hard link of
     the same layer needs).  Whiteouts are applied and never written.  Returns what was written and
     skipped (refusals as in :class:`~regpeek.disk.unpack.Unpacker`; ``strict`` raises on them).
+    ``limits`` (default: :class:`Limits` without a byte limit) raise TooLargeError naming the layer
+    (from ``names``, base first).
     """
-    return _Exporter(out, strict).export(layers)
+    return _Exporter(out, strict, limits if limits is not None else Limits()).export(layers, names)

@@ -13,20 +13,26 @@ exclusive lock. A failure or Ctrl-C removes the staging area, so the layout is a
 from __future__ import annotations
 
 import contextlib
+import errno
+import io
 import json
 import os
 import secrets
 import shutil
+import stat
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import TYPE_CHECKING, Any, BinaryIO, cast
 
 from regpeek.disk.files import exclusive_lock, fsync_dir, write_file_atomically
-from regpeek.errors import MalformedError, NotFoundError, UsageError, VerificationError
+from regpeek.errors import MalformedError, NotFoundError, SizeMismatchError, UsageError, VerificationError
 from regpeek.formats import mediatypes as mt
 from regpeek.formats.digest import Digest, DigestVerifier
 from regpeek.formats.manifest import MAX_MANIFEST_SIZE, Descriptor
+
+if TYPE_CHECKING:
+    from _typeshed import WriteableBuffer
 
 __all__ = ["REF_NAME", "Layout", "LayoutReference", "Staging"]
 
@@ -132,15 +138,16 @@ class Layout:
         raise NotFoundError(f"no image named {name!r} in {self.path}")
 
     def has_blob(self, descriptor: Descriptor) -> bool:
-        """True when the blob is present with the right size and digest (it is hashed to be sure)."""
-        path = self.blob_path(descriptor.digest)
+        """True when the blob is present with the right size and digest (it is hashed to be sure).
+
+        A blob that is not a regular file (a symlink, a FIFO, a device) is not there.
+        """
         try:
-            if path.stat().st_size != descriptor.size:
-                return False
-        except FileNotFoundError:
+            blob = self.open_blob(descriptor.digest, descriptor.size)
+        except (NotFoundError, VerificationError):
             return False
         verifier = DigestVerifier(descriptor.digest.algorithm)
-        with open(path, "rb") as blob:
+        with blob:
             while chunk := blob.read(_CHUNK):
                 verifier.update(chunk)
         return verifier.digest() == descriptor.digest
@@ -149,20 +156,46 @@ class Layout:
         """A small blob (manifest or config), verified against its descriptor."""
         if descriptor.size > max_size:
             raise VerificationError(f"blob {descriptor.digest} is over the {max_size}-byte limit")
-        try:
-            data = self.blob_path(descriptor.digest).read_bytes()
-        except FileNotFoundError:
-            raise NotFoundError(f"blob {descriptor.digest} missing from {self.path}") from None
+        with self.open_blob(descriptor.digest, descriptor.size) as blob:
+            data = blob.read(descriptor.size + 1)
         verifier = DigestVerifier(descriptor.digest.algorithm)
         verifier.update(data)
         verifier.verify(f"blob {descriptor.digest} in {self.path}", descriptor.digest, descriptor.size)
         return data
 
-    def open_blob(self, digest: Digest) -> BinaryIO:
+    def open_blob(self, digest: Digest, size: int | None = None) -> BinaryIO:
+        """Open a blob for reading, refusing anything but a regular file of ``size`` bytes (when given).
+
+        The file is opened with ``O_NOFOLLOW`` (a blob that is a symlink, to ``/dev/zero`` say, is
+        refused, not followed) and first as an ``O_PATH`` descriptor, so that a FIFO or a device node is
+        refused without being opened (no blocking, no side effect).  Reading it does not verify it: see
+        :meth:`open_verified`.
+        """
+        path = self.blob_path(digest)
+        what = f"blob {digest} in {self.path}"
         try:
-            return open(self.blob_path(digest), "rb")
+            fd = _open_regular(path)
         except FileNotFoundError:
             raise NotFoundError(f"blob {digest} missing from {self.path}") from None
+        except _NotRegular as exc:
+            raise VerificationError(f"{what} is not a regular file ({exc})") from None
+        try:
+            actual = os.fstat(fd).st_size
+            if size is not None and actual != size:
+                raise SizeMismatchError(what, size, actual)
+        except BaseException:
+            os.close(fd)
+            raise
+        return open(fd, "rb")
+
+    def open_verified(self, descriptor: Descriptor) -> BinaryIO:
+        """:meth:`open_blob`, read through a check of the descriptor's digest and size at the end.
+
+        The last read raises :class:`~regpeek.errors.DigestMismatchError` (or SizeMismatchError) when the
+        content does not match, so a blob changed after an earlier check is still caught.
+        """
+        blob = self.open_blob(descriptor.digest, descriptor.size)
+        return cast(BinaryIO, VerifyingReader(blob, descriptor, f"blob {descriptor.digest} in {self.path}"))
 
     # -- writing ------------------------------------------------------------------------------
 
@@ -193,6 +226,93 @@ class Layout:
             kept = [e for e in index["manifests"] if (e.get("annotations") or {}).get(REF_NAME) not in names]
             index["manifests"] = kept + entries
             _write_atomically(self.path / "index.json", json.dumps(index, indent=2).encode() + b"\n")
+
+
+class _NotRegular(Exception):
+    """A blob path holding something other than a regular file."""
+
+
+_O_PATH = getattr(os, "O_PATH", 0)
+_PROC_FD = Path("/proc/self/fd")
+
+
+def _open_regular(path: Path) -> int:
+    """A read descriptor of ``path`` if it is a regular file (last component never followed)."""
+    if _O_PATH and _PROC_FD.is_dir():
+        try:
+            handle = os.open(path, _O_PATH | os.O_NOFOLLOW | os.O_CLOEXEC)
+        except OSError as exc:
+            if exc.errno == errno.ELOOP:
+                raise _NotRegular("a symlink") from None
+            raise
+        try:
+            mode = os.fstat(handle).st_mode
+            if not stat.S_ISREG(mode):
+                raise _NotRegular(_kind(mode))
+            return os.open(_PROC_FD / str(handle), os.O_RDONLY | os.O_CLOEXEC)
+        finally:
+            os.close(handle)
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            raise _NotRegular("a symlink") from None
+        raise
+    mode = os.fstat(fd).st_mode
+    if not stat.S_ISREG(mode):
+        os.close(fd)
+        raise _NotRegular(_kind(mode))
+    return fd
+
+
+def _kind(mode: int) -> str:
+    if stat.S_ISDIR(mode):
+        return "a directory"
+    if stat.S_ISFIFO(mode):
+        return "a FIFO"
+    if stat.S_ISCHR(mode) or stat.S_ISBLK(mode):
+        return "a device node"
+    if stat.S_ISSOCK(mode):
+        return "a socket"
+    return "not a regular file"
+
+
+class VerifyingReader(io.RawIOBase):
+    """Reads ``source`` while hashing it; the read that reaches its end checks the digest and size.
+
+    A mismatch raises before that last read returns, so a consumer that reads to the end (every layer
+    reader drains its stream) never finishes with unverified content.
+    """
+
+    def __init__(self, source: BinaryIO, descriptor: Descriptor, what: str) -> None:
+        super().__init__()
+        self._source = source
+        self._descriptor = descriptor
+        self._what = what
+        self._verifier = DigestVerifier(descriptor.digest.algorithm)
+        self._checked = False
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: WriteableBuffer) -> int:
+        view = memoryview(buffer).cast("B")
+        data = self._source.read(len(view))
+        if data:
+            self._verifier.update(data)
+            if self._verifier.size > self._descriptor.size:
+                raise SizeMismatchError(self._what, self._descriptor.size, self._verifier.size)
+            view[: len(data)] = data
+            return len(data)
+        if not self._checked:
+            self._verifier.verify(self._what, self._descriptor.digest, self._descriptor.size)
+            self._checked = True
+        return 0
+
+    def close(self) -> None:
+        if not self.closed:
+            self._source.close()
+        super().close()
 
 
 class Staging:
