@@ -232,19 +232,21 @@ def test_missing_usage_file_forces_a_scan(tmp_path: Path) -> None:
 
 
 def test_info(tmp_path: Path) -> None:
-    cache = BlobCache(tmp_path / "cache", max_bytes=1000)
-    assert cache.info() == CacheInfo(tmp_path / "cache", 0, 0, 1000)
+    cache = BlobCache(tmp_path / "cache", max_bytes=1000, max_layer_bytes=5000)
+    assert cache.info() == CacheInfo(tmp_path / "cache", 0, 0, 1000, 0, 0, 5000)
+    assert not (tmp_path / "cache").exists()  # info creates nothing
     cache.put(*blob("a", 10))
     cache.put(*blob("b", 20))
     (tmp_path / "cache" / "blobs" / "sha256" / "README").write_text("not an entry")
     info = cache.info()
-    assert info == CacheInfo(tmp_path / "cache", 2, 30, 1000)
+    assert info == CacheInfo(tmp_path / "cache", 2, 30, 1000, 0, 0, 5000)
     assert info.to_json() == {
         "path": str(tmp_path / "cache"),
         "enabled": True,
         "entries": 2,
         "bytes": 30,
-        "max_bytes": 1000,
+        "manifests": {"entries": 2, "bytes": 30, "max_bytes": 1000},
+        "layers": {"entries": 0, "bytes": 0, "max_bytes": 5000},
     }
 
 
@@ -329,8 +331,10 @@ def test_null_cache_stores_nothing() -> None:
         "enabled": False,
         "entries": 0,
         "bytes": 0,
-        "max_bytes": 0,
+        "manifests": {"entries": 0, "bytes": 0, "max_bytes": 0},
+        "layers": {"entries": 0, "bytes": 0, "max_bytes": 0},
     }
+    assert cache.layers is None
     assert cache.prune() == PruneResult()
     assert cache.prune(0) == PruneResult()
     assert cache.clear() == PruneResult()
