@@ -1,8 +1,9 @@
 """From an image to a root filesystem: ``unpack`` into a directory, ``export`` as one flat tar.
 
 The source is a registry reference or ``oci:PATH[:NAME]``. A registry image is first pulled, verified,
-into a temporary OCI layout (:func:`regpeek.pull.pull`, concurrent downloads); a local layout's layer
-blobs are hashed before use. Only verified layers reach :mod:`regpeek.disk.unpack`, which applies them in
+into a temporary OCI layout (:func:`regpeek.pull.pull`, concurrent downloads): with a cache, a work area
+of its layer store, so that layers already there are hard links rather than downloads and new ones are
+stored without a copy; else a temporary directory. A local layout's layer blobs are hashed before use. Only verified layers reach :mod:`regpeek.disk.unpack`, which applies them in
 order without ever writing outside the root.
 """
 
@@ -17,7 +18,7 @@ from typing import Any, BinaryIO
 
 from regpeek.disk.layout import Layout, LayoutReference
 from regpeek.disk.unpack import LayerOpener, UnpackReport, export_tar, unpack_layers
-from regpeek.errors import UnsupportedError, UsageError, VerificationError
+from regpeek.errors import UnsafePathError, UnsupportedError, UsageError, VerificationError
 from regpeek.formats.digest import Digest
 from regpeek.formats.manifest import Descriptor, ImageManifest
 from regpeek.formats.platform import Platform
@@ -64,7 +65,7 @@ def image_layers(
         if source.startswith("oci:"):
             reference = LayoutReference.parse(source)
         else:
-            workdir = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="regpeek-")))
+            workdir = _work_layout(client, stack)
             pulled = pull(
                 client,
                 source,
@@ -130,6 +131,20 @@ def export_image(
     ) as (_, layout, layers):
         openers = [(_opener(layout, layer.digest), layer.media_type) for layer in layers]
         return export_tar(openers, out)
+
+
+def _work_layout(client: Client, stack: contextlib.ExitStack) -> Path:
+    """Where a registry image is pulled for unpack or export: a work area of the client's layer store
+    (same filesystem as its entries: hard links both ways), else a temporary directory."""
+    store = client.cache.layers
+    if store is not None:
+        try:
+            return stack.enter_context(store.work_area())
+        except UnsafePathError:
+            raise
+        except OSError:
+            pass  # an unwritable or full cache directory: work without it
+    return Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="regpeek-")))
 
 
 def _opener(layout: Layout, digest: Digest) -> LayerOpener:
