@@ -459,15 +459,20 @@ def test_directories_are_0700_and_files_0600(tmp_path: Path) -> None:
     cache = BlobCache(root, max_bytes=150)
     for name in "abc":  # the third put passes the bound: a scan writes .usage and the journal
         cache.put(*blob(name, 60))
+
+    def check_modes(expected: set[str]) -> None:
+        dirs = [root, *(p for p in root.rglob("*") if p.is_dir())]
+        files = [p for p in root.rglob("*") if p.is_file()]
+        assert {str(p.relative_to(root)) for p in files} >= expected
+        assert {p: _mode(p) for p in dirs} == dict.fromkeys(dirs, 0o700)
+        assert {p: _mode(p) for p in files} == dict.fromkeys(files, 0o600)
+
+    check_modes({".lock", ".usage", ".journal"})
     digest, data = blob("layer", 1000)
     source = tmp_path / "layer"
     source.write_bytes(data)
     assert cache.layers.add(layer_descriptor(digest, data), source)
-    dirs = [root, *(p for p in root.rglob("*") if p.is_dir())]
-    files = [p for p in root.rglob("*") if p.is_file()]
-    assert {str(p.relative_to(root)) for p in files} >= {".lock", ".usage", ".journal", "layers/.journal"}
-    assert {p: _mode(p) for p in dirs} == {p: 0o700 for p in dirs}
-    assert {p: _mode(p) for p in files} == {p: 0o600 for p in files}
+    check_modes({".lock", ".usage", ".journal", "layers/.journal"})
 
 
 def test_an_existing_open_cache_directory_is_made_private(tmp_path: Path) -> None:
@@ -542,12 +547,12 @@ def test_a_cache_directory_of_another_user_is_refused(tmp_path: Path, operation:
     calls = {
         "get": lambda: cache.get(digest),
         "put": lambda: cache.put(digest, data),
-        "info": cache.info,
+        "info": lambda: cache.info(),
         "prune": lambda: cache.prune(0),
-        "clear": cache.clear,
+        "clear": lambda: cache.clear(),
         "fetch": lambda: cache.layers.fetch(layer_descriptor(digest, data), tmp_path / "target"),
         "add": lambda: cache.layers.add(layer_descriptor(digest, data), source),
-        "check": cache.check,
+        "check": lambda: cache.check(),
     }
     with pytest.raises(UnsafePathError, match=r"owned by uid 65534, not by you \(uid 0\)") as caught:
         calls[operation]()

@@ -274,10 +274,11 @@ class _Section:
         return self._ensure(self.directory, create=create)
 
     def check(self) -> None:
-        """Refuse (:class:`~regpeek.errors.UnsafePathError`) a cache directory that is not the user's
-        own; a missing or unusable one is left for the operations to skip."""
+        """Refuse (:class:`~regpeek.errors.UnsafePathError`) a cache directory (or a directory of this
+        section in it) that is not the user's own; a missing or unusable one is left for the
+        operations to skip."""
         with contextlib.suppress(OSError):
-            self._ensure(self.root, create=False)
+            self._ensure(self._blobs, create=False)
 
     def _discard(self, path: Path, inode: int | None) -> None:
         """Delete a bad entry, unless a writer has just renamed a fresh file over it."""
@@ -429,7 +430,7 @@ class LayerStore(_Section):
         """
         entry = self.path_for(descriptor.digest)
         try:
-            if not self._ready(create=False):
+            if not self._ensure(entry.parent, create=False):
                 return False
             source = open_regular(entry)
         except UnsafePathError:
@@ -656,7 +657,7 @@ class BlobCache(_Section):
         """The cached bytes for ``digest``, verified; None on a miss or a (discarded) corrupt entry."""
         path = self.path_for(digest)
         try:
-            if not self._ready(create=False):
+            if not self._ensure(path.parent, create=False):
                 return None
             fd = open_regular(path)
         except UnsafePathError:
