@@ -25,7 +25,7 @@ from regpeek.formats.digest import Digest
 from regpeek.pull import pull
 from regpeek.rootfs import export_image, unpack_image
 from tests.integration.api import client_options, registry_flags, run_cli
-from tests.support.images import Blob, PushedImage, push_oci_image
+from tests.support.images import Blob, FileSpec, PushedImage, push_oci_image
 from tests.support.push import pusher_for
 from tests.support.registry import Registry
 
@@ -49,7 +49,7 @@ def _noise(seed: int, size: int) -> bytes:
 
 @pytest.fixture(scope="module")
 def pair(registry: Registry) -> Pair:
-    base = [
+    base: list[dict[str, FileSpec]] = [
         {"etc/": ("dir",), "etc/os-release": b"ID=shared-base\n", "usr/lib/base.bin": _noise(1, 300_000)},
         {"usr/lib/runtime.bin": _noise(2, 200_000)},
     ]

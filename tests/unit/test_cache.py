@@ -8,6 +8,7 @@ import os
 import random
 import stat
 import time
+from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
@@ -544,7 +545,7 @@ def test_a_cache_directory_of_another_user_is_refused(tmp_path: Path, operation:
     digest, data = blob("x")
     source = tmp_path / "source"
     source.write_bytes(data)
-    calls = {
+    calls: dict[str, Callable[[], object]] = {
         "get": lambda: cache.get(digest),
         "put": lambda: cache.put(digest, data),
         "info": lambda: cache.info(),

@@ -201,7 +201,7 @@ def test_a_link_cannot_downgrade_to_http_or_leave_the_host(flavour: str, listing
         return httpx.Response(200, json={key: [names[target]]}, headers=headers)
 
     options = HttpOptions(retries=0)
-    credentials = {"username": "alice", "password": "s3cret"}
+    credentials: dict[str, Any] = {"username": "alice", "password": "s3cret"}
     if flavour == "sync":
         with regpeek.Client(**credentials, options=options, transport=httpx.MockTransport(handler)) as client:
             result = getattr(client, method)(argument)
