@@ -509,6 +509,17 @@ def test_planted_symlinks_in_the_cache_are_never_followed(tmp_path: Path, plante
     assert not absent.exists()
 
 
+@pytest.mark.parametrize("planted", [".journal", ".lock"])
+def test_a_fifo_in_place_of_a_section_file_is_refused_without_blocking(tmp_path: Path, planted: str) -> None:
+    root = tmp_path / "cache"
+    cache = BlobCache(root, max_bytes=10)
+    cache.put(*blob("first", 5))
+    (root / planted).unlink()
+    os.mkfifo(root / planted)
+    with pytest.raises(UnsafePathError, match="not a regular file"):
+        cache.put(*blob("second", 6))
+
+
 def test_a_symlink_entry_is_discarded_not_followed(tmp_path: Path) -> None:
     cache = BlobCache(tmp_path / "cache")
     digest, data = blob("target")

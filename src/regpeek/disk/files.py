@@ -55,6 +55,8 @@ def open_regular(path: Path | str, flags: int = os.O_RDONLY, mode: int = 0o600) 
     except OSError as error:
         if error.errno == errno.ELOOP:
             raise UnsafePathError(f"refusing to use {path}: it is a symbolic link") from None
+        if error.errno == errno.ENXIO:  # a FIFO without a reader, a socket, a device without its driver
+            raise UnsafePathError(f"refusing to use {path}: it is not a regular file") from None
         raise
     try:
         info = os.fstat(fd)
