@@ -192,7 +192,7 @@ def test_password_on_the_command_line_warns(htpasswd_registry: Registry) -> None
     flags = registry_flags(htpasswd_registry)
     done = run_cli("digest", *flags, "-u", USERNAME, "-p", PASSWORD, ref)
     assert (done.code, done.text.strip()) == (0, pushed.digest)
-    assert done.stderr == PASSWORD_WARNING + "\n"
+    assert done.stderr == f"regpeek: warning: {PASSWORD_WARNING}\n"
     assert "--password-stdin" in done.stderr and PASSWORD not in done.stderr
     quiet = run_cli("digest", *flags, "-u", USERNAME, "--password-stdin", ref, stdin=PASSWORD + "\n")
     assert (quiet.code, quiet.stderr) == (0, "")

@@ -10,7 +10,7 @@ from typing import Any, TypeVar
 
 import click
 
-from regpeek.cli.output import echo
+from regpeek.cli.output import echo, warn
 from regpeek.disk.cache import Cache
 from regpeek.errors import UsageError
 from regpeek.network._sync.registry import Client
@@ -18,10 +18,10 @@ from regpeek.network.transport import HttpOptions
 
 F = TypeVar("F", bound=Callable[..., Any])
 
-#: Printed (stderr, one line) when a password is given on the command line, as docker does.
+#: Printed as a warning (stderr, one line) when a password is given on the command line, as docker does.
 PASSWORD_WARNING = (
-    "regpeek: warning: a password given with --password can be read by other users (process list, "
-    "shell history); use --password-stdin"
+    "a password given with --password can be read by other users (process list, shell history); "
+    "use --password-stdin"
 )
 
 
@@ -53,7 +53,7 @@ class Settings:
         if password is not None and not self.username:
             raise UsageError("--password and --password-stdin need --username")
         if self.password is not None:
-            click.echo(PASSWORD_WARNING, err=True)
+            warn(PASSWORD_WARNING)
         options = HttpOptions(
             timeout=self.timeout,
             ca_file=self.ca_file,
