@@ -167,7 +167,9 @@ class _Puller:
         progress: PullProgress | None,
     ) -> None:
         self.client = client
-        self.store: LayerStore | None = client.cache.layers
+        self.store: LayerStore | None = getattr(
+            client.cache, "layers", None
+        )  # a cache of one's own may have none
         self.link = self.store is not None and self.store.holds(layout.path)
         self.reference = reference
         self.layout = layout

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, BinaryIO
 
+from regpeek.disk.cache import LayerStore
 from regpeek.disk.layout import Layout, LayoutReference
 from regpeek.disk.unpack import LayerOpener, UnpackReport, export_tar, unpack_layers
 from regpeek.errors import UnsafePathError, UnsupportedError, UsageError, VerificationError
@@ -136,7 +137,7 @@ def export_image(
 def _work_layout(client: Client, stack: contextlib.ExitStack) -> Path:
     """Where a registry image is pulled for unpack or export: a work area of the client's layer store
     (same filesystem as its entries: hard links both ways), else a temporary directory."""
-    store = client.cache.layers
+    store: LayerStore | None = getattr(client.cache, "layers", None)
     if store is not None:
         try:
             return stack.enter_context(store.work_area())
