@@ -31,7 +31,7 @@ def main() -> None:
             big_image(registry, "bench/big", args.layers, args.layer_mib)
             ref = f"{registry.host}/bench/big:latest"
             commands = {
-                "regpeek": lambda dest: [REGPEEK, "pull", "--plain-http", "--quiet", ref, str(dest)],
+                "regpeek": lambda dest: [REGPEEK, "pull", "--plain-http", "--quiet", "--no-cache", ref, str(dest)],
                 "skopeo": lambda dest: [
                     "skopeo", "copy", "--quiet", "--src-tls-verify=false", f"docker://{ref}", f"oci:{dest}:latest"
                 ],

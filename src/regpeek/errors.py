@@ -4,6 +4,8 @@
 
     RegpeekError                      exit 1  internal error, or anything unexpected
     ├── UsageError                    exit 2  bad arguments, invalid reference, digest or platform
+    │   └── UnsafePathError                   a cache directory owned by another user, a symbolic
+    │                                         link where a cache or lock file should be
     ├── NotFoundError                 exit 3  repository, tag, digest, blob or platform not there
     │   └── PlatformNotFoundError             no index entry matches the wanted platform
     ├── AuthError                     exit 4  credentials refused, token refused, access denied
@@ -35,6 +37,7 @@ __all__ = [
     "RegpeekError",
     "SizeMismatchError",
     "TooLargeError",
+    "UnsafePathError",
     "UnsupportedError",
     "UsageError",
     "VerificationError",
@@ -55,6 +58,12 @@ class UsageError(RegpeekError, ValueError):
 
     exit_code = 2
     kind = "usage"
+
+
+class UnsafePathError(UsageError):
+    """A local path regpeek refuses to use (exit 2): a cache directory owned by another user (as ssh
+    refuses such files), or a symbolic link or non-regular file where a cache file or a lock file
+    belongs. Following it could make regpeek, often run as root, create or truncate files elsewhere."""
 
 
 class NotFoundError(RegpeekError):

@@ -8,6 +8,12 @@ registry answers 206, else restarted. A blob the layout already holds (verified 
 downloaded again. Only when everything is verified are the blobs moved into ``blobs/`` and the image
 added to ``index.json`` (see :mod:`regpeek.disk.layout`); any failure, or Ctrl-C, leaves the layout as it was.
 
+When the client has a cache (``Client(cache=BlobCache(...))``, the CLI's default), its layer store
+(:class:`regpeek.disk.cache.LayerStore`) is shared by every pull: a blob the store holds is put in the
+staging area from there (hard-linked when the layout is one of the store's work areas, as for
+``unpack`` and ``export``; else reflinked or copied) and hashed there before it is used, so a damaged
+entry is dropped and the blob downloaded instead; every blob downloaded and verified is added to it.
+
 Docker schema2 and OCI images keep their manifest bytes and digests. A schema1 image, which a layout
 cannot hold, is converted like skopeo does: an OCI manifest whose config is synthesized from the
 history (with ``rootfs.diff_ids`` computed from the downloaded layers) and whose gzip layers are the
@@ -34,6 +40,7 @@ from typing import Any, Protocol
 
 import httpx
 
+from regpeek.disk.cache import LayerStore
 from regpeek.disk.layout import REF_NAME, Layout, Staging, remove_stale_staging
 from regpeek.errors import (
     AuthError,
@@ -74,9 +81,10 @@ class PulledBlob:
     digest: Digest
     size: int
     media_type: str
-    downloaded: bool  # False when the layout already had it
+    downloaded: bool  # False when the layout or the layer cache already had it
     resumed: int = 0  # how many times a broken download was resumed with Range
     skipped: bool = False  # a non-distributable layer left out (see allow_nondistributable)
+    cached: bool = False  # taken (verified) from the client's layer cache
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -86,6 +94,7 @@ class PulledBlob:
             "downloaded": self.downloaded,
             "resumed": self.resumed,
             "skipped": self.skipped,
+            "cached": self.cached,
         }
 
 
@@ -158,6 +167,10 @@ class _Puller:
         progress: PullProgress | None,
     ) -> None:
         self.client = client
+        self.store: LayerStore | None = getattr(
+            client.cache, "layers", None
+        )  # a cache of one's own may have none
+        self.link = self.store is not None and self.store.holds(layout.path)
         self.reference = reference
         self.layout = layout
         self.staging = staging
@@ -205,6 +218,15 @@ class _Puller:
             return PulledBlob(descriptor.digest, descriptor.size, descriptor.media_type, downloaded=False)
         if descriptor.urls and not self.allow_nondistributable:
             return PulledBlob(descriptor.digest, descriptor.size, descriptor.media_type, False, skipped=True)
+        if self.store is not None:
+            path = self.staging.temp_path(descriptor.digest)
+            if self.store.fetch(descriptor, path, link=self.link):  # verified where it now lies
+                self.staging.add_file(descriptor.digest, path)
+                if self.progress:
+                    self.progress.blob_finished(descriptor.digest, downloaded=False)
+                return PulledBlob(
+                    descriptor.digest, descriptor.size, descriptor.media_type, downloaded=False, cached=True
+                )
         return self._download(descriptor)
 
     def _urls(self, descriptor: Descriptor) -> list[httpx.URL]:
@@ -231,6 +253,8 @@ class _Puller:
                     raise
                 continue
             self.staging.add_file(digest, path)
+            if self.store is not None:
+                self.store.add(descriptor, path, link=self.link)
             if self.progress:
                 self.progress.blob_finished(digest, downloaded=True)
             return PulledBlob(

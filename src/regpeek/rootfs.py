@@ -1,7 +1,9 @@
 """From an image to a root filesystem: ``unpack`` into a directory, ``export`` as one flat tar.
 
 The source is a registry reference or ``oci:PATH[:NAME]``. A registry image is first pulled, verified,
-into a private temporary OCI layout (:func:`regpeek.pull.pull`, concurrent downloads); a local layout's
+into a private OCI layout (:func:`regpeek.pull.pull`, concurrent downloads): with a cache, a work area of
+its layer store (0700), so that layers already there are hard links rather than downloads and new ones
+are stored without a copy; else a temporary directory. A local layout's
 layer blobs are opened safely (regular files only, never through a symlink) and hashed before use. Either
 way every layer is read again through a digest check while it is applied (a blob changed in between is
 caught and what was written removed), and one layer file is open at a time, whatever their number.
@@ -23,10 +25,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, BinaryIO
 
+from regpeek.disk.cache import LayerStore
 from regpeek.disk.layerentry import Limits
 from regpeek.disk.layout import Layout, LayoutReference
 from regpeek.disk.unpack import LayerOpener, UnpackReport, export_tar, unpack_layers
-from regpeek.errors import UnsupportedError, UsageError, VerificationError
+from regpeek.errors import UnsafePathError, UnsupportedError, UsageError, VerificationError
 from regpeek.formats.digest import Digest
 from regpeek.formats.manifest import Descriptor, ImageManifest
 from regpeek.formats.platform import Platform
@@ -104,7 +107,7 @@ def image_layers(
         if local:
             reference = LayoutReference.parse(source)
         else:
-            workdir = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="regpeek-")))
+            workdir = _work_layout(client, stack)
             pulled = pull(
                 client,
                 source,
@@ -211,6 +214,20 @@ def export_image(
         if limits is None:
             limits = image.limits(None, max_size)
         return export_tar(image.openers(), out, limits=limits, names=image.names())
+
+
+def _work_layout(client: Client, stack: contextlib.ExitStack) -> Path:
+    """Where a registry image is pulled for unpack or export: a work area of the client's layer store
+    (same filesystem as its entries: hard links both ways), else a temporary directory."""
+    store: LayerStore | None = getattr(client.cache, "layers", None)
+    if store is not None:
+        try:
+            return stack.enter_context(store.work_area())
+        except UnsafePathError:
+            raise
+        except OSError:
+            pass  # an unwritable or full cache directory: work without it
+    return Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="regpeek-")))
 
 
 def _opener(layout: Layout, layer: Descriptor) -> LayerOpener:

@@ -161,3 +161,60 @@ def test_ratelimit_from_docker_hub_headers(flavour: str) -> None:
 )
 def test_ratelimit_headers(headers: dict[str, str], expected: str) -> None:
     assert RateLimit.from_headers(headers).describe() == expected
+
+
+# -- a Link never changes the scheme or the host --------------------------------------------------
+
+_HOSTILE_PAGES = {
+    "tags": ("list_tags", f"{HOST}/team/app", "/v2/team/app/tags/list", "tags"),
+    "catalog": ("catalog", HOST, "/v2/_catalog", "repositories"),
+    "referrers": ("referrers", f"{HOST}/team/app@{SUBJECT}", f"/v2/team/app/referrers/{SUBJECT}", None),
+}
+
+
+@pytest.mark.parametrize("listing", list(_HOSTILE_PAGES))
+def test_a_link_cannot_downgrade_to_http_or_leave_the_host(flavour: str, listing: str) -> None:
+    """An https registry sends ``Link: <http://same-host/...>`` and then a link to another host: the
+    next pages are still asked of https://HOST (path and query taken from the link), and Basic
+    credentials never travel in cleartext or to the other host."""
+    method, argument, first, key = _HOSTILE_PAGES[listing]
+    links = {
+        first: f'<http://{HOST}{first}?last=a>; rel="next"',
+        f"{first}?last=a": f'<https://evil.example:8443{first}?last=b>; rel="next"',
+        f"{first}?last=b": None,
+    }
+    names = {first: "a", f"{first}?last=a": "b", f"{first}?last=b": "c"}
+    seen: list[tuple[str, str, int | None, str, bool]] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        target = request.url.raw_path.decode()
+        authorized = "Authorization" in request.headers
+        seen.append((request.url.scheme, request.url.host, request.url.port, target, authorized))
+        if not authorized:
+            return httpx.Response(401, headers={"WWW-Authenticate": 'Basic realm="registry"'})
+        link = links[target]
+        headers = {"Link": link} if link else {}
+        if key is None:
+            entry = {"mediaType": mt.OCI_MANIFEST, "digest": "sha256:" + names[target] * 64, "size": 1}
+            body = {"schemaVersion": 2, "mediaType": mt.OCI_INDEX, "manifests": [entry]}
+            return httpx.Response(200, json=body, headers={**headers, "Content-Type": mt.OCI_INDEX})
+        return httpx.Response(200, json={key: [names[target]]}, headers=headers)
+
+    options = HttpOptions(retries=0)
+    credentials: dict[str, Any] = {"username": "alice", "password": "s3cret"}
+    if flavour == "sync":
+        with regpeek.Client(**credentials, options=options, transport=httpx.MockTransport(handler)) as client:
+            result = getattr(client, method)(argument)
+    else:
+
+        async def run() -> Any:
+            async with regpeek.AsyncClient(
+                **credentials, options=options, transport=httpx.MockTransport(handler)
+            ) as client:
+                return await getattr(client, method)(argument)
+
+        result = asyncio.run(run())
+    got = [str(e.digest)[7] for e in result.manifests] if key is None else result.names
+    assert got == ["a", "b", "c"]
+    assert {(scheme, host, port) for scheme, host, port, _, _ in seen} == {("https", HOST, None)}
+    assert [target for *_, target, authorized in seen if authorized] == list(links)

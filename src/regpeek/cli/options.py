@@ -10,13 +10,19 @@ from typing import Any, TypeVar
 
 import click
 
-from regpeek.cli.output import echo
+from regpeek.cli.output import echo, warn
 from regpeek.disk.cache import Cache
 from regpeek.errors import UsageError
 from regpeek.network._sync.registry import Client
 from regpeek.network.transport import HttpOptions
 
 F = TypeVar("F", bound=Callable[..., Any])
+
+#: Printed as a warning (stderr, one line) when a password is given on the command line, as docker does.
+PASSWORD_WARNING = (
+    "a password given with --password can be read by other users (process list, shell history); "
+    "use --password-stdin"
+)
 
 
 @dataclass
@@ -46,6 +52,8 @@ class Settings:
             password = sys.stdin.readline().rstrip("\r\n")
         if password is not None and not self.username:
             raise UsageError("--password and --password-stdin need --username")
+        if self.password is not None:
+            warn(PASSWORD_WARNING)
         options = HttpOptions(
             timeout=self.timeout,
             ca_file=self.ca_file,
@@ -64,13 +72,16 @@ class Settings:
         }
 
     def cache(self) -> Cache:
-        """The on-disk cache of manifests and configs (``--cache-dir``, ``$REGPEEK_CACHE_DIR``, or the
-        user cache directory), or none with ``--no-cache``."""
+        """The on-disk cache of manifests, configs and layers (``--cache-dir``, ``$REGPEEK_CACHE_DIR``,
+        or the user cache directory), or none with ``--no-cache``. A cache directory that is not the
+        user's own is refused here, before any traffic (exit 2)."""
         from regpeek.disk.cache import BlobCache, NullCache, default_cache_dir
 
         if self.no_cache:
             return NullCache()
-        return BlobCache(Path(self.cache_dir) if self.cache_dir else default_cache_dir())
+        cache = BlobCache(Path(self.cache_dir) if self.cache_dir else default_cache_dir())
+        cache.check()
+        return cache
 
     def client(self) -> Client:
         return Client(**self.client_arguments())
@@ -118,7 +129,8 @@ _OPTIONS: list[Callable[[F], F]] = [
     click.option(
         "--cache-dir",
         type=click.Path(file_okay=False),
-        help="Cache of manifests and configs by digest (default: $REGPEEK_CACHE_DIR or the user cache directory).",
+        help="Cache of manifests, configs and layers by digest (default: $REGPEEK_CACHE_DIR or the user cache "
+        "directory).",
     ),
     click.option("--no-cache", is_flag=True, help="Neither read nor write the cache."),
     click.option("--debug", is_flag=True, help="Log requests and show tracebacks."),

@@ -22,6 +22,7 @@ import httpx
 from regpeek._version import __version__
 from regpeek.errors import (
     AuthError,
+    MalformedError,
     NotFoundError,
     RegistryUnavailableError,
     RegpeekError,
@@ -38,6 +39,7 @@ __all__ = [
     "async_client",
     "error_for_status",
     "next_link",
+    "next_page",
     "retry_delay",
     "sync_client",
     "warnings_in",
@@ -242,3 +244,24 @@ def next_link(header: str | None) -> str | None:
         if re.search(r';\s*rel\s*=\s*"?(?:[^";]*\s)?next(?:\s[^";]*)?"?', params, re.IGNORECASE):
             return match.group("url")
     return None
+
+
+def next_page(current: httpx.URL, header: str | None, what: str) -> httpx.URL | None:
+    """The URL of the next page of a paginated listing (tags, catalog, referrers), if any.
+
+    Only the path and query of the ``rel="next"`` link are kept, on the scheme, host and port of the
+    page that sent it, as containers/image does: a ``Link: <http://same-host/...>`` from an https
+    registry, or a link to another host, can never take the next request (and its ``Authorization``)
+    into cleartext or elsewhere.
+
+    >>> str(next_page(httpx.URL("https://r.example/v2/a/tags/list"), '<http://r.example/v2/a/tags/list?last=b>; rel="next"', "tags"))
+    'https://r.example/v2/a/tags/list?last=b'
+    """
+    link = next_link(header)
+    if link is None:
+        return None
+    try:
+        target = current.join(link)
+    except httpx.InvalidURL:
+        raise MalformedError(f"{what}: the registry sent an invalid Link header") from None
+    return current.copy_with(raw_path=target.raw_path)

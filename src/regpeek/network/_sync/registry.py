@@ -30,6 +30,7 @@ from regpeek.errors import (
     NotFoundError,
     PlatformNotFoundError,
     SizeMismatchError,
+    TooLargeError,
     UnsupportedError,
     UsageError,
     VerificationError,
@@ -56,7 +57,7 @@ from regpeek.hostinfo import default_platform
 from regpeek.network._sync.http import SyncHTTP
 from regpeek.network.auth import RegistryAuth
 from regpeek.network.credentials import CredentialStore
-from regpeek.network.transport import HttpOptions, next_link
+from regpeek.network.transport import HttpOptions, next_page
 
 __all__ = ["Client", "Resolved"]
 
@@ -373,8 +374,7 @@ class Client:
             seen.add(str(url))
             response, body = self.http.get(url, {"Accept": "application/json"}, what, MAX_TAG_LIST)
             names += _names_from(body, key, what)
-            link = next_link(response.headers.get("Link"))
-            url = url.join(link) if link else None
+            url = next_page(url, response.headers.get("Link"), what)
             if url is not None and str(url) in seen:
                 raise MalformedError(f"{what}: a Link header points back to a page already read")
         return Listing(name, names, len(seen))
@@ -405,11 +405,23 @@ class Client:
             if not isinstance(index, Index):
                 raise MalformedError(f"{what}: the fallback tag {tag} does not hold an index") from None
             return Referrers(subject, _of_type(index.manifests, artifact_type), "tag")
-        index = parse(body, response.headers.get("Content-Type") or OCI_INDEX)
-        if not isinstance(index, Index):
-            raise MalformedError(f"{what}: the registry did not answer with an index")
+        entries = list(_referrers_page(response, body, what))
         filtered = "artifactType" in response.headers.get("OCI-Filters-Applied", "")
-        return Referrers(subject, _of_type(index.manifests, None if filtered else artifact_type), "api")
+        seen = {str(url)}
+        read = len(body)
+        page = next_page(url, response.headers.get("Link"), what)
+        while page is not None:  # pages follow on the same scheme and host (see next_page)
+            if str(page) in seen:
+                raise MalformedError(f"{what}: a Link header points back to a page already read")
+            if len(seen) >= MAX_TAG_PAGES or read > MAX_TAG_LIST:
+                raise TooLargeError(f"{what}: over {MAX_TAG_PAGES} pages or {MAX_TAG_LIST} bytes")
+            seen.add(str(page))
+            response, body = self.http.get(page, {"Accept": OCI_INDEX}, what, MAX_MANIFEST_SIZE)
+            read += len(body)
+            entries += _referrers_page(response, body, what)
+            filtered = filtered and "artifactType" in response.headers.get("OCI-Filters-Applied", "")
+            page = next_page(page, response.headers.get("Link"), what)
+        return Referrers(subject, _of_type(tuple(entries), None if filtered else artifact_type), "api")
 
     def tree(self, ref: AnyReference | str, *, with_referrers: bool = True) -> Node:
         """The index -> manifests -> config/layers structure, attestations marked, referrers below."""
@@ -472,6 +484,14 @@ def _names_from(body: bytes, key: str, what: str) -> list[str]:
     if not isinstance(names, list) or not all(isinstance(name, str) for name in names):
         raise MalformedError(f"{what}: {key} is not a list of strings")
     return names
+
+
+def _referrers_page(response: httpx.Response, body: bytes, what: str) -> tuple[Descriptor, ...]:
+    """The entries of one page of the referrers API, an OCI index."""
+    index = parse(body, response.headers.get("Content-Type") or OCI_INDEX)
+    if not isinstance(index, Index):
+        raise MalformedError(f"{what}: the registry did not answer with an index")
+    return index.manifests
 
 
 def _of_type(entries: tuple[Descriptor, ...], artifact_type: str | None) -> list[Descriptor]:
