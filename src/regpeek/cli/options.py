@@ -155,3 +155,51 @@ def registry_options(*, platform: bool = True) -> Callable[[F], F]:
         return wrapper  # type: ignore[return-value]
 
     return decorate
+
+
+@dataclass(frozen=True)
+class SizeLimit:
+    """``--max-size`` / ``--no-size-limit``, as the keyword arguments of unpack_image/export_image."""
+
+    max_size: int | None
+    unlimited: bool
+
+    def arguments(self) -> dict[str, Any]:
+        from regpeek.disk.layerentry import Limits
+
+        return {"max_size": self.max_size, "limits": Limits.none() if self.unlimited else None}
+
+
+def _parse_size(context: click.Context, parameter: click.Parameter, value: str | None) -> int | None:
+    if value is None:
+        return None
+    from regpeek.formats.units import parse_size
+
+    try:
+        return parse_size(value)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc)) from None
+
+
+def size_limit_options(command: F) -> F:
+    """Add ``--max-size SIZE`` and ``--no-size-limit``; the command receives ``size_limit: SizeLimit``."""
+
+    def wrapper(**kwargs: Any) -> Any:
+        max_size = kwargs.pop("max_size")
+        unlimited = kwargs.pop("no_size_limit")
+        if unlimited and max_size is not None:
+            raise click.UsageError("--max-size and --no-size-limit exclude each other")
+        return command(size_limit=SizeLimit(max_size, unlimited), **kwargs)
+
+    wrapper.__name__ = command.__name__
+    wrapper.__doc__ = command.__doc__
+    decorated: Callable[..., Any] = click.option(
+        "--no-size-limit", is_flag=True, help="Write whatever the layers expand to (no bomb protection)."
+    )(wrapper)
+    return click.option(  # type: ignore[return-value]
+        "--max-size",
+        metavar="SIZE",
+        callback=_parse_size,
+        help="Most bytes the layers may expand to (e.g. 20G; default 100x their compressed size, "
+        "at least 1 GiB, within the free space).",
+    )(decorated)

@@ -9,7 +9,7 @@ from typing import BinaryIO
 
 import click
 
-from regpeek.cli.options import Settings, registry_options
+from regpeek.cli.options import Settings, SizeLimit, registry_options, size_limit_options
 from regpeek.cli.output import echo, echo_json, warn
 from regpeek.cli.session import pull_progress, session
 from regpeek.rootfs import export_image, unpack_image
@@ -21,15 +21,23 @@ from regpeek.rootfs import export_image, unpack_image
 @click.option("--allow-nondistributable", is_flag=True, help="Fetch foreign layers from their URLs.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress display.")
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON summary.")
+@size_limit_options
 @registry_options()
 def unpack_command(
-    settings: Settings, source: str, rootfs: str, allow_nondistributable: bool, quiet: bool, as_json: bool
+    settings: Settings,
+    size_limit: SizeLimit,
+    source: str,
+    rootfs: str,
+    allow_nondistributable: bool,
+    quiet: bool,
+    as_json: bool,
 ) -> None:
     """Apply the layers of SOURCE in order into the directory ROOTFS (missing or empty).
 
     SOURCE is a registry reference or oci:PATH[:NAME]. Whiteouts are applied; nothing is written
-    outside ROOTFS. As root, ownership and device nodes are kept; otherwise they are skipped and
-    counted in one warning line.
+    outside ROOTFS, which is made private (mode 0700). As root, ownership and device nodes are kept;
+    otherwise they are skipped and counted in one warning line. If the layers would expand past the
+    size limit (--max-size) or anything else fails, what was written is removed.
     """
     show = not quiet and not as_json and sys.stderr.isatty()
     with session(settings) as client, pull_progress(source, show) as progress:
@@ -40,6 +48,7 @@ def unpack_command(
             platform=settings.platform,
             allow_nondistributable=allow_nondistributable,
             progress=progress,
+            **size_limit.arguments(),
         )
     warning = result.report.warning()
     if warning:
@@ -59,13 +68,20 @@ def unpack_command(
 @click.argument("output")
 @click.option("--allow-nondistributable", is_flag=True, help="Fetch foreign layers from their URLs.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress display.")
+@size_limit_options
 @registry_options()
 def export_command(
-    settings: Settings, source: str, output: str, allow_nondistributable: bool, quiet: bool
+    settings: Settings,
+    size_limit: SizeLimit,
+    source: str,
+    output: str,
+    allow_nondistributable: bool,
+    quiet: bool,
 ) -> None:
     """Write the merged root filesystem of SOURCE as one tar to OUTPUT ("-" for stdout).
 
-    Like crane export: whiteouts are applied and never appear in the tar.
+    Like crane export: whiteouts are applied and never appear in the tar. OUTPUT appears only when
+    the export is complete; past the size limit (--max-size) it stops with exit 5 and no OUTPUT.
     """
     show = not quiet and sys.stderr.isatty()
     with session(settings) as client, pull_progress(source, show) as progress, _output(output) as out:
@@ -76,6 +92,7 @@ def export_command(
             platform=settings.platform,
             allow_nondistributable=allow_nondistributable,
             progress=progress,
+            **size_limit.arguments(),
         )
     warning = report.warning()
     if warning:

@@ -52,7 +52,8 @@ _NOT_A_DIRECTORY = (errno.ELOOP, errno.ENOTDIR)
 _RESOLVE_NO_MAGICLINKS = 0x02
 _RESOLVE_NO_SYMLINKS = 0x04
 _RESOLVE_IN_ROOT = 0x10
-_SYS_OPENAT2 = 437  # the same number on every architecture since Linux 5.6 (the unified syscall table)
+_SYS_OPENAT2 = 437
+_OPENAT2_PATH_MAX = 4000  # longer paths (PATH_MAX is 4096 with its NUL) take the walk  # the same number on every architecture since Linux 5.6 (the unified syscall table)
 
 _Openat2 = Callable[[int, str, int, int], int]
 _openat2_cache: list[_Openat2 | None] = []
@@ -202,7 +203,8 @@ class RootDir:
         cached = self._cached
         if cached is not None and cached[0] == asked:
             return os.dup(cached[1]), cached[2]
-        found = self._fast(asked) if self._openat2 is not None and asked else None
+        fast = self._openat2 is not None and asked and sum(map(len, asked)) + len(asked) < _OPENAT2_PATH_MAX
+        found = self._fast(asked) if fast else None
         if found is None:
             found = self._walk(asked, create=create, made=made)
         if found is None:
@@ -309,18 +311,20 @@ class RootDir:
         """Open the symlink-free directory ``parts``; None when it is missing, not a directory or a link."""
         if not parts:
             return os.dup(self.fd)
-        if self._openat2 is not None:
+        joined = "/".join(parts)
+        if self._openat2 is not None and len(joined) < _OPENAT2_PATH_MAX:
             try:
                 return self._openat2(
                     self.fd,
-                    "/".join(parts),
+                    joined,
                     DIR_FLAGS,
                     _RESOLVE_IN_ROOT | _RESOLVE_NO_SYMLINKS | _RESOLVE_NO_MAGICLINKS,
                 )
             except OSError as exc:
                 if exc.errno in (errno.ENOENT, errno.ENOTDIR, errno.ELOOP, errno.EXDEV):
                     return None
-                raise
+                if exc.errno != errno.ENAMETOOLONG:
+                    raise
         fd = os.dup(self.fd)
         try:
             for part in parts:

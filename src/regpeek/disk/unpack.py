@@ -436,21 +436,26 @@ class Unpacker:
 
     @staticmethod
     def _write_file(tar: tarfile.TarFile, info: tarfile.TarInfo, fd: int) -> None:
-        content = tar.extractfile(info)
-        if content is None:
-            return
+        sparse = getattr(info, "sparse", None)
         with os.fdopen(fd, "wb", closefd=False) as out:
-            sparse = getattr(info, "sparse", None)
             if not sparse:
-                shutil.copyfileobj(content, out, CHUNK)
+                content = tar.extractfile(info)
+                if content is not None:
+                    shutil.copyfileobj(content, out, CHUNK)
                 return
-            # A sparse member: write its data blocks where they belong and seek over the holes.
+            # A sparse member: its data blocks are stored one after the other; write each where it
+            # belongs and seek over the holes (read from the archive stream directly: tarfile's
+            # member reader cannot seek on a stream).
+            stream = tar.fileobj
+            assert stream is not None
+            stream.seek(info.offset_data)
             for offset, length in sparse:
-                content.seek(offset)
+                if offset < 0 or length < 0 or offset + length > info.size:
+                    raise MalformedError(f"sparse entry {_printable(info.name)} has a block outside its size")
                 out.seek(offset)
                 remaining = length
                 while remaining > 0:
-                    chunk = content.read(min(CHUNK, remaining))
+                    chunk = stream.read(min(CHUNK, remaining))
                     if not chunk:
                         raise MalformedError(f"sparse entry {_printable(info.name)} ends early")
                     out.write(chunk)
