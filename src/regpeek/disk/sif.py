@@ -23,10 +23,19 @@ from typing import BinaryIO
 
 from regpeek.errors import MalformedError, NotFoundError, TooLargeError, UsageError
 from regpeek.formats import sif
-from regpeek.formats.apptainer import SifMetadata
+from regpeek.formats.apptainer import INSPECT_METADATA_JSON, OCI_CONFIG_JSON, SifMetadata
 from regpeek.formats.sif import DataType, Descriptor, Header, Layout, ObjectInput
+from regpeek.formats.sifinspect import SifInspection, build_inspection
 
-__all__ = ["SifFile", "SifWriter", "open_sif", "read_sif", "write_apptainer_sif"]
+__all__ = [
+    "SifFile",
+    "SifWriter",
+    "copy_object",
+    "inspect_sif",
+    "open_sif",
+    "read_sif",
+    "write_apptainer_sif",
+]
 
 _CHUNK = 1 << 20
 
@@ -220,10 +229,55 @@ def open_sif(path: str | os.PathLike[str]) -> Iterator[SifFile]:
         raise NotFoundError(f"no such SIF file: {name}") from None
     except IsADirectoryError:
         raise UsageError(f"{name} is a directory, not a SIF file") from None
+    try:
+        mode = os.fstat(fd).st_mode
+    except OSError:
+        os.close(fd)
+        raise
+    if not stat.S_ISREG(mode):
+        os.close(fd)
+        raise UsageError(
+            f"{name} is {'a directory' if stat.S_ISDIR(mode) else 'not a regular file'}, not a SIF file"
+        )
     with os.fdopen(fd, "rb") as file:
-        if not stat.S_ISREG(os.fstat(fd).st_mode):
-            raise UsageError(f"{name} is not a regular file")
         yield read_sif(file)
+
+
+_METADATA_LIMIT = 4 * 1024 * 1024  # as for manifests and configs
+
+
+def inspect_sif(path: str | os.PathLike[str]) -> SifInspection:
+    """Read a SIF's header, descriptors, definition and Apptainer metadata objects (``inspect sif:FILE``).
+
+    Only the definition and the ``oci-config.json`` / ``inspect-metadata.json`` JSON objects are read
+    (at most 4 MiB each; larger ones are reported as warnings); partitions are never read.
+    """
+    with open_sif(path) as image:
+        warnings: list[str] = []
+
+        def first(data_type: DataType, name: str | None = None) -> bytes | None:
+            for descriptor in image.descriptors:
+                if descriptor.data_type == data_type and (name is None or descriptor.name == name):
+                    try:
+                        return image.read(descriptor, _METADATA_LIMIT)
+                    except TooLargeError as error:
+                        warnings.append(f"{error}; not read")
+                        return None
+            return None
+
+        definition = first(DataType.DEFFILE)
+        oci_config = first(DataType.GENERIC_JSON, OCI_CONFIG_JSON)
+        metadata = first(DataType.GENERIC_JSON, INSPECT_METADATA_JSON)
+        return build_inspection(
+            path=os.fspath(path),
+            file_size=image.size,
+            header=image.header,
+            descriptors=image.descriptors,
+            definition=definition,
+            oci_config=oci_config,
+            inspect_metadata=metadata,
+            warnings=warnings,
+        )
 
 
 def copy_object(path: str | os.PathLike[str], object_id: int, out: BinaryIO) -> int:
