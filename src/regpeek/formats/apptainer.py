@@ -48,17 +48,21 @@ __all__ = [
     "Policy",
     "SifMetadata",
     "TreeEntry",
+    "TreeMerge",
     "apply_policies",
     "build_labels",
     "container_config",
     "definition",
     "env_script",
     "go_json",
+    "held_paths",
     "inspect_metadata",
     "labels_json",
+    "merge_tree",
     "oci_config_json",
     "runscript",
     "sif_metadata",
+    "watched_paths",
 ]
 
 OCI_CONFIG_JSON = "oci-config.json"  # pkg/image/sif.go SIFDescOCIConfigJSON
@@ -728,6 +732,46 @@ def apply_policies(entries: Iterable[TreeEntry], existing: Mapping[str, Existing
         else:
             out.append(entry)
     return out
+
+
+def watched_paths(entries: Iterable[TreeEntry]) -> frozenset[str]:
+    """The image paths :func:`apply_policies` needs to know about: every entry's path and its ancestors."""
+    watched: set[str] = set()
+    for entry in entries:
+        parts = _normal(entry.path).split("/")
+        watched.update("/".join(parts[:i]) for i in range(1, len(parts) + 1))
+    return frozenset(watched)
+
+
+def held_paths(entries: Iterable[TreeEntry]) -> frozenset[str]:
+    """Image paths whose entry must be held back until :func:`merge_tree` has decided.
+
+    A tree entry that is not a directory may replace the image's entry at its path, and squashfs
+    builders (``tar2sqfs``, ``mksquashfs -tar``) refuse a path given twice: a flattened stream keeps
+    the image's entries at these paths aside and writes back only those :func:`merge_tree` keeps.
+    """
+    return frozenset(_normal(entry.path) for entry in entries if entry.kind != "dir")
+
+
+@dataclass(frozen=True)
+class TreeMerge:
+    """The result of :func:`merge_tree`: tree entries to write, and held image paths whose entry stays."""
+
+    write: tuple[TreeEntry, ...]
+    keep_image: frozenset[str]
+
+
+def merge_tree(entries: Iterable[TreeEntry], existing: Mapping[str, Existing]) -> TreeMerge:
+    """:func:`apply_policies`, plus which of the image's :func:`held_paths` entries to write back.
+
+    ``existing`` needs only the :func:`watched_paths` the image has. Held image entries whose path no
+    tree entry replaces (``/singularity`` as a regular file, say) stay as they are.
+    """
+    entries = list(entries)
+    write = apply_policies(entries, existing)
+    known = {_normal(path) for path in existing}
+    written = {_normal(entry.path) for entry in write}
+    return TreeMerge(tuple(write), frozenset((held_paths(entries) & known) - written))
 
 
 # ---------------------------------------------------------------- everything at once

@@ -682,8 +682,8 @@ class Layout:
             size_with_padding=offset - self.end + size,
             created_at=when,
             modified_at=when,
-            name_raw=obj.name.encode(),
-            extra=obj.extra,
+            name_raw=_fixed(obj.name.encode(), NAME_SIZE, "object name"),
+            extra=_fixed(obj.extra, EXTRA_SIZE, "descriptor extra"),
         )
         self.descriptors.append(descriptor)
         self.end = offset + size
@@ -692,7 +692,7 @@ class Layout:
     @property
     def header(self) -> Header:
         return Header(
-            launch_script=self.launch_script,
+            launch_script=_fixed(self.launch_script, LAUNCH_SIZE, "launch script"),
             magic=MAGIC,
             version=VERSION,
             arch=self.arch,
