@@ -496,12 +496,13 @@ def build_date(seconds: int) -> str:
 def definition(source: str, digest: str | None, *, bootstrap: str = "docker") -> bytes:
     """The definition file text, as Apptainer writes one for ``apptainer build out.sif docker://SOURCE``.
 
-    ``from:`` is ``SOURCE`` without its tag, pinned by ``digest`` (``name@sha256:...``), so that
-    ``apptainer build new.sif`` of this definition rebuilds the same image (containers/image, which
-    Apptainer uses, refuses a reference with both a tag and a digest).
+    For ``bootstrap: docker``, ``from:`` is ``SOURCE`` without its tag, pinned by ``digest``
+    (``name@sha256:...``), so that ``apptainer build new.sif`` of this definition rebuilds the same
+    image (containers/image, which Apptainer uses, refuses a reference with both a tag and a digest).
+    Other bootstraps (``oci`` for a layout: ``from: PATH:NAME``) take ``SOURCE`` as it is.
     """
     target = source
-    if digest:
+    if digest and bootstrap == "docker":
         name = source.split("@", 1)[0]
         slash = name.rfind("/")
         colon = name.rfind(":")
