@@ -367,3 +367,14 @@ def test_a_data_partition_is_not_primary(tmp_path: Path, squashfs: Path) -> None
     assert "Primary Architecture" not in siftool_fields(
         tool("siftool", "header", image)
     )  # none without a primary
+
+
+def test_a_sif_line_in_a_batch_is_an_error_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """``--from-file`` streams references to the registry client; a ``sif:`` line there is refused on its own line."""
+    (tmp_path / "refs.txt").write_text(f"sif:{tmp_path}/x.sif\n")
+    assert main(["inspect", "--from-file", str(tmp_path / "refs.txt")]) == 2
+    (line,) = capsys.readouterr().out.splitlines()
+    assert json.loads(line) == {
+        "reference": f"sif:{tmp_path}/x.sif",
+        "error": {"code": 2, "kind": "usage", "message": "a sif:FILE is inspected on its own: regpeek inspect sif:FILE"},
+    }
