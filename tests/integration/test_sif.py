@@ -20,6 +20,7 @@ import json
 import os
 import re
 import subprocess
+import sys
 import tarfile
 from collections.abc import Sequence
 from pathlib import Path
@@ -376,5 +377,65 @@ def test_a_sif_line_in_a_batch_is_an_error_line(tmp_path: Path, capsys: pytest.C
     (line,) = capsys.readouterr().out.splitlines()
     assert json.loads(line) == {
         "reference": f"sif:{tmp_path}/x.sif",
-        "error": {"code": 2, "kind": "usage", "message": "a sif:FILE is inspected on its own: regpeek inspect sif:FILE"},
+        "error": {
+            "code": 2,
+            "kind": "usage",
+            "message": "a sif:FILE is inspected on its own: regpeek inspect sif:FILE",
+        },
     }
+
+
+# Terminal attacks in everything a SIF can carry as text (see test_hostile_text.py for the catalogue).
+ATTACK = "\x1b]0;pwned-title\x07\x1b]52;c;cm0gLXJmIH4=\x07\x1b[2J\x9b31m\u202eexe.txt\u2066[link=http://evil.example]x[/link][/]\r\x08\x7f"
+FORBIDDEN = re.compile(
+    "[\x00-\x08\x0b-\x1f\x7f-\x9f\u061c\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069\ud800-\udfff]"
+)
+
+
+def test_hostile_text_in_a_sif_is_shown_inert(tmp_path: Path) -> None:
+    """Names, the definition, config values, labels and an OCI digest from the file are shown as escapes."""
+    image = tmp_path / "hostile.sif"
+    config = {
+        "Env": [f"A={ATTACK}\nB"],
+        "Entrypoint": [ATTACK],
+        "Labels": {ATTACK: ATTACK},
+        "WorkingDir": ATTACK,
+    }
+    metadata = {"data": {"attributes": {"labels": {"org.opencontainers.image.base.name": ATTACK}}}}
+    with image.open("wb") as out:
+        writer = SifWriter(out, image_id=IMAGE_ID, created_at=CREATED)
+        writer.add(
+            ObjectInput(DataType.DEFFILE),
+            f"bootstrap: docker\nfrom: x{ATTACK}\n".encode() + b"\xff\n",  # and a byte that is not UTF-8
+        )
+        writer.add(ObjectInput(DataType.GENERIC_JSON, name="oci-config.json"), json.dumps(config).encode())
+        writer.add(
+            ObjectInput(DataType.GENERIC_JSON, name="inspect-metadata.json"), json.dumps(metadata).encode()
+        )
+        writer.add(ObjectInput(DataType.GENERIC, name="\x1b]0;t\x07\x9b31m\u202e[b]x[/b]"), b"")
+        writer.add(ObjectInput(DataType.OCI_BLOB, extra=b"sha256:\x1b[2J\x9b\x07"), b"")
+        writer.finish()
+    run = [sys.executable, "-m", "regpeek", "inspect"]
+    human = subprocess.run([*run, f"sif:{image}"], capture_output=True, timeout=TIMEOUT, check=True)
+    text = human.stdout.decode() + human.stderr.decode()
+    assert not FORBIDDEN.search(text), repr(FORBIDDEN.findall(text))
+    for shown in (
+        "\\x1b]0;pwned-title\\x07",
+        "\\x9b31m",
+        "\\u202e",
+        "[link=http://evil.example]",
+        "\\x1b]0;t\\x07",
+        "\\x1b[2J",
+    ):
+        assert shown in text, shown
+    machine = subprocess.run(
+        [*run, "--json", f"sif:{image}"], capture_output=True, timeout=TIMEOUT, check=True
+    )
+    assert not FORBIDDEN.search(machine.stdout.decode())
+    result = json.loads(machine.stdout)
+    assert result["oci_config"]["entrypoint"] == [ATTACK] and result["oci_config"]["labels"] == {
+        ATTACK: ATTACK
+    }
+    assert result["definition"] == f"bootstrap: docker\nfrom: x{ATTACK}\n\ufffd\n"
+    assert result["source"]["base_name"] == ATTACK
+    assert result["descriptors"][3]["name"] == "\x1b]0;t\x07\x9b31m\u202e[b]x[/b]"

@@ -266,7 +266,10 @@ def test_definition_pins_the_digest_without_the_tag(source: str, expected: str) 
 
 def test_definition_without_digest_and_for_other_bootstraps() -> None:
     assert definition("layout:tag", None, bootstrap="oci") == b"bootstrap: oci\nfrom: layout:tag\n\n"
-    assert definition("/data/layout:tag", DIGEST, bootstrap="oci") == b"bootstrap: oci\nfrom: /data/layout:tag\n\n"
+    assert (
+        definition("/data/layout:tag", DIGEST, bootstrap="oci")
+        == b"bootstrap: oci\nfrom: /data/layout:tag\n\n"
+    )
     with pytest.raises(ValueError, match="single lines"):
         definition("a\nb", None)
 

@@ -79,7 +79,7 @@ def _inspect_sif(path: str, as_json: bool) -> None:
 
     inspection = inspect_sif(path)
     if as_json:
-        click.echo(json.dumps(inspection.to_json(), indent=2, ensure_ascii=False))
+        echo_json(inspection.to_json())
     else:
         from regpeek.cli.sifview import render_sif
 
