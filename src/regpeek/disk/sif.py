@@ -40,18 +40,24 @@ __all__ = [
 _CHUNK = 1 << 20
 
 
+def _regular_fd(stream: BinaryIO) -> int | None:
+    """The descriptor of a stream backed by a regular file, else None (pipes, sockets, memory)."""
+    try:
+        fd = stream.fileno()
+        return fd if stat.S_ISREG(os.fstat(fd).st_mode) else None
+    except (AttributeError, OSError, ValueError):
+        return None
+
+
 def _copy_range(source: BinaryIO, out: BinaryIO, limit: int | None) -> int:
     """Copy from ``source``'s position to its end (or ``limit`` bytes) to ``out``'s position; the count.
 
-    Between two regular files this uses ``copy_file_range`` (in-kernel, a reflink where the file
-    system shares extents), else a buffered copy.
+    Between two regular files this uses ``copy_file_range`` (in the kernel, a reflink where the file
+    system shares extents); otherwise, or where the kernel refuses, a buffered copy.
     """
     copied = 0
-    try:
-        in_fd, out_fd = source.fileno(), out.fileno()
-    except (AttributeError, OSError, ValueError):
-        in_fd = out_fd = -1
-    if in_fd >= 0 and hasattr(os, "copy_file_range"):
+    in_fd, out_fd = _regular_fd(source), _regular_fd(out)
+    if in_fd is not None and out_fd is not None and hasattr(os, "copy_file_range"):
         out.flush()
         in_at, out_at = source.tell(), out.tell()
         try:
@@ -68,6 +74,8 @@ def _copy_range(source: BinaryIO, out: BinaryIO, limit: int | None) -> int:
             source.seek(in_at + copied)
             out.seek(out_at + copied)
             return copied
+        source.seek(in_at)
+        out.seek(out_at)
     while limit is None or copied < limit:
         chunk = source.read(_CHUNK if limit is None else min(_CHUNK, limit - copied))
         if not chunk:
