@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Install the system packages regpeek's tests, demo and benchmarks use (Debian/Ubuntu), if missing:
-# the CNCF distribution registry, skopeo and umoci (independent oracles), htpasswd, GNU time.
+# the CNCF distribution registry, skopeo and umoci (independent oracles), htpasswd, GNU time, and for
+# Singularity/Apptainer images the squashfs tools (mksquashfs, tar2sqfs) and siftool (the reference SIF tool).
 set -euo pipefail
-packages=(docker-registry skopeo umoci apache2-utils time)
+packages=(docker-registry skopeo umoci apache2-utils time siftool squashfs-tools squashfs-tools-ng)
 missing=()
 for package in "${packages[@]}"; do
     dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" || missing+=("$package")

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from typing import Any, TextIO
 
 from regpeek.disk.layout import LayoutReference
-from regpeek.errors import RegpeekError, exit_code_for
+from regpeek.errors import RegpeekError, UsageError, exit_code_for
 from regpeek.formats.config import InspectResult
 from regpeek.formats.platform import Platform
 from regpeek.formats.reference import Reference
@@ -79,6 +79,11 @@ async def inspect_many(
 
     async def one(reference: str) -> Outcome:
         async with overall, registries[_registry_of(reference)]:
+            if reference.startswith("sif:"):  # a local file, not an image of a registry or layout
+                return Outcome(
+                    reference,
+                    error=UsageError("a sif:FILE is inspected on its own: regpeek inspect sif:FILE"),
+                )
             try:
                 target: Reference | LayoutReference | str = reference
                 return Outcome(reference, result=await client.inspect(target, platform))

@@ -26,7 +26,15 @@ USERNAME = "alice"
 PASSWORD = "s3cret-pass"
 USERS = {USERNAME: PASSWORD}
 
-_TOOLS = {"docker-registry": "docker-registry", "skopeo": "skopeo", "htpasswd": "apache2-utils"}
+_TOOLS = {
+    "docker-registry": "docker-registry",
+    "skopeo": "skopeo",
+    "htpasswd": "apache2-utils",
+    "siftool": "siftool",
+    "mksquashfs": "squashfs-tools",
+    "unsquashfs": "squashfs-tools",
+    "tar2sqfs": "squashfs-tools-ng",
+}
 
 
 def require_tool(binary: str) -> None:
