@@ -320,6 +320,16 @@ def test_entries_per_layer_and_name_length_limits(tmp_path: Path) -> None:
     assert Limits().max_entries == 1_000_000
     assert Limits.none() == Limits(None, None, None, "")
     unpack(tmp_path / "c", many, [Entry(long_name)], limits=Limits.none())
+    assert (tmp_path / "c" / long_name).is_file()
+    _remove_deep(tmp_path, "c")  # pytest's own clean-up recurses and cannot remove 2100 levels
+
+
+def _remove_deep(parent: Path, name: str) -> None:
+    fd = os.open(parent, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        remove_tree(fd, name)
+    finally:
+        os.close(fd)
 
 
 def test_default_limit_never_passes_the_free_space() -> None:

@@ -193,6 +193,7 @@ def size_limit_options(command: F) -> F:
 
     wrapper.__name__ = command.__name__
     wrapper.__doc__ = command.__doc__
+    wrapper.__click_params__ = list(getattr(command, "__click_params__", []))  # type: ignore[attr-defined]
     decorated: Callable[..., Any] = click.option(
         "--no-size-limit", is_flag=True, help="Write whatever the layers expand to (no bomb protection)."
     )(wrapper)

@@ -104,10 +104,18 @@ class Layout:
     def index(self) -> dict[str, Any]:
         """``index.json`` as a document (an empty index when the layout does not exist yet)."""
         path = self.path / "index.json"
-        if not path.exists():
+        if not path.exists() and not path.is_symlink():
             return {"schemaVersion": 2, "mediaType": mt.OCI_INDEX, "manifests": []}
         try:
-            document = json.loads(path.read_bytes())
+            fd = _open_regular(path)
+        except _NotRegular as exc:
+            raise VerificationError(f"{path} is not a regular file ({exc})") from None
+        with open(fd, "rb") as source:
+            data = source.read(MAX_MANIFEST_SIZE + 1)
+        if len(data) > MAX_MANIFEST_SIZE:
+            raise VerificationError(f"{path} is over the {MAX_MANIFEST_SIZE}-byte limit")
+        try:
+            document = json.loads(data)
         except (ValueError, RecursionError):
             raise MalformedError(f"{path} is not valid JSON") from None
         if not isinstance(document, dict) or not isinstance(document.get("manifests"), list):
