@@ -15,7 +15,9 @@
     │   ├── TooLargeError                     a manifest, config or token response over its cap
     │   ├── MalformedError                    unparseable or structurally invalid (ambiguous too)
     │   └── UnsupportedError                  a media type or schema regpeek cannot use here
-    └── RegistryUnavailableError      exit 6  unreachable, timing out, or failing after retries
+    ├── RegistryUnavailableError      exit 6  unreachable, timing out, or failing after retries
+    └── LocalError                    exit 7  a local file or program failed: a path that cannot be
+                                              written, a full disk, a squashfs tool that fails
 
 Every class carries ``exit_code``; the CLI maps an exception to its code with :func:`exit_code_for`.
 Messages never contain credentials or tokens.
@@ -29,6 +31,7 @@ from dataclasses import dataclass
 __all__ = [
     "AuthError",
     "DigestMismatchError",
+    "LocalError",
     "MalformedError",
     "NotFoundError",
     "PlatformNotFoundError",
@@ -141,6 +144,14 @@ class RegistryUnavailableError(RegpeekError):
 
     exit_code = 6
     kind = "unavailable"
+
+
+class LocalError(RegpeekError):
+    """Something on this machine failed: a file that cannot be written, a full disk, an external
+    program (a squashfs tool) that fails (exit 7).  Not a bug of regpeek's, and not the registry."""
+
+    exit_code = 7
+    kind = "local"
 
 
 def exit_code_for(error: BaseException) -> int:

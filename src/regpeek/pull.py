@@ -109,6 +109,10 @@ class PullResult:
     converted_from_schema1: bool = False
     blobs: list[PulledBlob] = field(default_factory=list)
     seconds: float = 0.0
+    source_digest: Digest | None = (
+        None  # of what the reference named in the registry (index, manifest, schema1)
+    )
+    index_digest: Digest | None = None  # the source_digest when it is an index's
 
     @property
     def downloaded_bytes(self) -> int:
@@ -123,6 +127,8 @@ class PullResult:
             "media_type": self.media_type,
             "platforms": self.platforms,
             "converted_from_schema1": self.converted_from_schema1,
+            "source_digest": str(self.source_digest) if self.source_digest else None,
+            "index_digest": str(self.index_digest) if self.index_digest else None,
             "blobs": [blob.to_json() for blob in self.blobs],
             "downloaded_bytes": self.downloaded_bytes,
             "seconds": round(self.seconds, 3),
@@ -435,6 +441,8 @@ def pull(
         converted_from_schema1=converted,
         blobs=pulled,
         seconds=time.monotonic() - started,
+        source_digest=top.digest,
+        index_digest=top.digest if isinstance(top, Index) else None,
     )
 
 

@@ -69,6 +69,8 @@ class ImageLayers:
     resolved: Resolved
     layout: Layout
     layers: list[Descriptor]
+    index_digest: Digest | None = None  # the index the image was chosen from, if any
+    source_digest: Digest | None = None  # the image manifest's digest where it came from (schema1: its own)
 
     @property
     def compressed_size(self) -> int:
@@ -104,6 +106,7 @@ def image_layers(
     """The verified layers of an image, base first, readable from a layout while the context lasts."""
     with contextlib.ExitStack() as stack:
         local = source.startswith("oci:")
+        index_digest = source_digest = None
         if local:
             reference = LayoutReference.parse(source)
         else:
@@ -118,7 +121,12 @@ def image_layers(
                 progress=progress,
             )
             reference = LayoutReference(workdir, pulled.ref_name)
+            index_digest = pulled.index_digest
+            if pulled.converted_from_schema1:
+                source_digest = pulled.source_digest
         resolved = client.resolve(reference, platform)
+        if local and resolved.index is not None:
+            index_digest = resolved.index.digest
         manifest = resolved.manifest
         if not isinstance(manifest, ImageManifest):
             raise UnsupportedError(f"{source} is a schema1 image: pull it into a layout first")
@@ -137,7 +145,9 @@ def image_layers(
                     f"layer {layer.digest} in {reference.path} does not match its digest or size, "
                     "or is not a regular file"
                 )
-        yield ImageLayers(resolved, layout, list(manifest.layers))
+        yield ImageLayers(
+            resolved, layout, list(manifest.layers), index_digest, source_digest or manifest.digest
+        )
 
 
 def free_space(target: Path | int | None) -> int | None:

@@ -34,6 +34,7 @@ COMMANDS = {
     "pull": ("regpeek.cli.pull", "pull_command"),
     "unpack": ("regpeek.cli.unpack", "unpack_command"),
     "export": ("regpeek.cli.unpack", "export_command"),
+    "sif": ("regpeek.cli.sif", "sif_command"),
     "diff": ("regpeek.cli.diff", "diff_command"),
     "tree": ("regpeek.cli.tree", "tree_command"),
     "referrers": ("regpeek.cli.lookups", "referrers_command"),

@@ -48,7 +48,7 @@ from regpeek.disk.layerentry import (
 from regpeek.disk.tarstream import _content, _layer_errors, _read_tar, _tar_writer, open_layer
 from regpeek.errors import MalformedError
 
-__all__ = ["LayerOpener", "export_tar"]
+__all__ = ["LayerOpener", "TarSink", "export_tar"]
 
 #: Opens one layer blob for reading; :func:`export_tar` may call it more than once.
 LayerOpener = Callable[[], BinaryIO]
@@ -89,9 +89,19 @@ class _LayerState:
     rereads: dict[int, _Inode] = field(default_factory=dict)
 
 
+class TarSink:
+    """Receives the entries :func:`export_tar` writes instead of a tar stream (to rewrite them)."""
+
+    def addfile(self, tarinfo: tarfile.TarInfo, fileobj: BinaryIO | None = None) -> None:
+        raise NotImplementedError
+
+    def close(self) -> None:
+        raise NotImplementedError
+
+
 class _Exporter:
-    def __init__(self, out: BinaryIO, strict: bool, limits: Limits) -> None:
-        self._out = _tar_writer(out)
+    def __init__(self, out: BinaryIO | TarSink, strict: bool, limits: Limits) -> None:
+        self._out: TarSink | tarfile.TarFile = out if isinstance(out, TarSink) else _tar_writer(out)
         self.strict = strict
         self.budget = Budget(limits)
         self.report = UnpackReport()
@@ -316,7 +326,7 @@ class _Exporter:
 
 def export_tar(
     layers: Sequence[tuple[LayerOpener, str]],
-    out: BinaryIO,
+    out: BinaryIO | TarSink,
     *,
     strict: bool = False,
     limits: Limits | None = None,
@@ -329,6 +339,7 @@ def export_tar(
     the same layer needs).  Whiteouts are applied and never written.  Returns what was written and
     skipped (refusals as in :class:`~regpeek.disk.unpack.Unpacker`; ``strict`` raises on them).
     ``limits`` (default: :class:`Limits` without a byte limit) raise TooLargeError naming the layer
-    (from ``names``, base first).
+    (from ``names``, base first).  ``out`` may also be a :class:`TarSink`, which then receives every
+    entry (``addfile``) and is closed.
     """
     return _Exporter(out, strict, limits if limits is not None else Limits()).export(layers, names)

@@ -214,8 +214,10 @@ class Unpacker:
     without the privilege fails with PermissionError); ``strict`` raises MalformedError on the first
     refused entry instead of skipping it; ``limits`` bound what the layers may write (TooLargeError;
     ``max_bytes`` alone is a shortcut for ``Limits(max_bytes=...)``); ``use_openat2=False`` forces the
-    per-component path walk where the kernel has ``openat2``.  Call :meth:`apply` once per layer, base
-    first, then :meth:`finish`; on an error, :meth:`abort` removes what was written.
+    per-component path walk where the kernel has ``openat2``; ``owner_access`` keeps every entry
+    readable and writable (directories searchable) by the owner whatever its mode, for a tree another
+    tool reads next.  Call :meth:`apply` once per layer, base first, then :meth:`finish`; on an error,
+    :meth:`abort` removes what was written.
     """
 
     def __init__(
@@ -227,6 +229,7 @@ class Unpacker:
         limits: Limits | None = None,
         max_bytes: int | None = None,
         use_openat2: bool | None = None,
+        owner_access: bool = False,
     ) -> None:
         if limits is None:
             limits = Limits(max_bytes=max_bytes)
@@ -234,6 +237,7 @@ class Unpacker:
         self.root = os.path.realpath(root)
         self.as_root = os.geteuid() == 0 if as_root is None else as_root
         self.strict = strict
+        self._access = (0o700, 0o600) if owner_access else (0, 0)
         self.report = UnpackReport()
         self.budget = Budget(limits)
         self._proc = os.path.isdir(_PROC_FD)
@@ -275,7 +279,7 @@ class Unpacker:
             return  # replaced or removed since
         try:
             if meta.mode is not None:
-                os.chmod(fd, meta.mode)
+                os.chmod(fd, meta.mode | self._access[0])
             if meta.atime_ns is not None and meta.mtime_ns is not None:
                 self._utime(fd, meta.atime_ns, meta.mtime_ns)
         finally:
@@ -483,7 +487,7 @@ class Unpacker:
         """Owner, xattrs, mode (after chown, which clears setuid bits), then times, on the file's descriptor."""
         self._chown(info, fd)
         self._set_xattrs(fd, info, clear=False)
-        os.chmod(fd, info.mode & 0o7777)
+        os.chmod(fd, info.mode & 0o7777 | self._access[1])
         self._utime(fd, *_times_ns(info))
 
     def _node_metadata(self, parent_fd: int, name: str, info: tarfile.TarInfo) -> None:
@@ -507,10 +511,11 @@ class Unpacker:
             elif _xattrs(info):
                 self.report.skip("xattrs (no /proc)")
             if not is_symlink:
+                mode = info.mode & 0o7777 | self._access[1]
                 if node >= 0:
-                    os.chmod(f"{_PROC_FD}/{node}", info.mode & 0o7777)
+                    os.chmod(f"{_PROC_FD}/{node}", mode)
                 else:
-                    os.chmod(name, info.mode & 0o7777, dir_fd=parent_fd)
+                    os.chmod(name, mode, dir_fd=parent_fd)
         try:
             atime, mtime = _times_ns(info)
             os.utime(name, ns=(atime, mtime), dir_fd=parent_fd, follow_symlinks=False)

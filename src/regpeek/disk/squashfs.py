@@ -1,0 +1,295 @@
+"""Squashfs images from a tar stream, with the tools every Apptainer host has.
+
+Three ways, one result (the same paths, types, modes, owners, times, sizes and link targets):
+
+``tar2sqfs`` (squashfs-tools-ng)
+    reads the tar on stdin (``-k`` is not given, so the archive's times are kept; ``./`` in the
+    archive gives the root its attributes).
+``mksquashfs-tar`` (squashfs-tools with ``-tar``: 4.6 and later, and Debian's 4.5.1)
+    reads the tar on stdin with ``-tar -no-strip``; it ignores a ``./`` entry, so the root's mode,
+    owner and time are passed as ``-root-mode``/``-root-uid``/``-root-gid``/``-root-time``.
+``mksquashfs-pseudo`` (any squashfs-tools from 4.5)
+    the tar is extracted into a private directory (:class:`~regpeek.disk.unpack.Unpacker`, without
+    privileges: no owners, no device nodes) and a pseudo file (``-pf``) gives every path its mode, owner
+    and time (``M``) and creates the device nodes (``B``/``C``). Extended attributes other than the
+    ``user.`` ones an unprivileged process may set are lost this way (squashfs-tools 4.5 pseudo files
+    cannot carry them).
+
+``auto`` takes the first that is installed in that order.  Every tool runs with the chosen compressor
+(``gzip``, ``zstd``, ``xz``), all CPUs, and without appending to an existing file.  A tool that fails
+raises :class:`~regpeek.errors.LocalError` with the last lines it printed.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import subprocess
+import tarfile
+import threading
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import BinaryIO
+
+from regpeek.disk.flatten import TarSink
+from regpeek.disk.layerentry import Limits
+from regpeek.disk.tarstream import _tar_writer
+from regpeek.errors import LocalError, UnsupportedError, UsageError
+
+__all__ = ["COMPRESSIONS", "TOOLS", "RootAttributes", "SquashfsTool", "build_squashfs", "find_tool"]
+
+COMPRESSIONS = ("gzip", "zstd", "xz")
+TOOLS = ("auto", "tar2sqfs", "mksquashfs", "mksquashfs-tar", "mksquashfs-pseudo")
+_PACKAGES = "squashfs-tools-ng (tar2sqfs) or squashfs-tools (mksquashfs)"
+_PIPE_CHUNK = 1 << 20
+
+
+@dataclass(frozen=True)
+class SquashfsTool:
+    """A way to build the squashfs: ``method`` is tar2sqfs, mksquashfs-tar or mksquashfs-pseudo."""
+
+    method: str
+    binary: str
+
+    @property
+    def streams(self) -> bool:
+        """True when the tool reads the tar on stdin (no extracted tree on disk)."""
+        return self.method != "mksquashfs-pseudo"
+
+
+@dataclass(frozen=True)
+class RootAttributes:
+    """The root directory of the squashfs: from the image's ``./`` entry, else 0755, root, time 0."""
+
+    mode: int = 0o755
+    uid: int = 0
+    gid: int = 0
+    mtime: int = 0
+
+
+def _mksquashfs_has_tar(binary: str) -> bool:
+    try:
+        done = subprocess.run([binary, "-help"], capture_output=True, text=True, timeout=30, check=False)
+    except OSError:
+        return False
+    return "-tar" in (done.stdout + done.stderr).split()
+
+
+def find_tool(choice: str = "auto") -> SquashfsTool:
+    """The tool for ``choice`` (one of :data:`TOOLS`); UsageError naming the packages when missing.
+
+    ``mksquashfs`` is the streamed ``-tar`` way when the installed mksquashfs has it, else the pseudo
+    file way.
+    """
+    if choice not in TOOLS:
+        raise UsageError(f"unknown squashfs tool {choice!r}: expected one of {', '.join(TOOLS)}")
+    tar2sqfs = shutil.which("tar2sqfs")
+    mksquashfs = shutil.which("mksquashfs")
+    if choice in ("auto", "tar2sqfs") and tar2sqfs:
+        return SquashfsTool("tar2sqfs", tar2sqfs)
+    if choice == "tar2sqfs":
+        raise UsageError(
+            "tar2sqfs is not installed: install squashfs-tools-ng, or use --squashfs-tool mksquashfs"
+        )
+    if mksquashfs is None:
+        if choice == "auto":
+            raise UsageError(f"no squashfs tool found: install {_PACKAGES}")
+        raise UsageError(
+            "mksquashfs is not installed: install squashfs-tools (or squashfs-tools-ng for tar2sqfs)"
+        )
+    if choice in ("auto", "mksquashfs", "mksquashfs-tar") and _mksquashfs_has_tar(mksquashfs):
+        return SquashfsTool("mksquashfs-tar", mksquashfs)
+    if choice == "mksquashfs-tar":
+        raise UsageError(f"{mksquashfs} has no -tar option (squashfs-tools 4.6 or later has it)")
+    return SquashfsTool("mksquashfs-pseudo", mksquashfs)
+
+
+def jobs() -> int:
+    """The CPUs this process may use."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except (AttributeError, OSError):
+        return os.cpu_count() or 1
+
+
+def _command(tool: SquashfsTool, output: Path, compression: str, root: RootAttributes) -> list[str]:
+    if tool.method == "tar2sqfs":
+        return [
+            tool.binary,
+            "--quiet",
+            "--no-skip",
+            "--force",
+            "-c",
+            compression,
+            "-j",
+            str(jobs()),
+            str(output),
+        ]
+    command = [tool.binary]
+    command += ["-", str(output), "-tar", "-no-strip"] if tool.method == "mksquashfs-tar" else []
+    command += [
+        "-noappend",
+        "-comp",
+        compression,
+        "-processors",
+        str(jobs()),
+        "-quiet",
+        "-no-progress",
+        "-exit-on-error",
+        "-root-mode",
+        f"{root.mode & 0o7777:o}",
+        "-root-uid",
+        str(root.uid),
+        "-root-gid",
+        str(root.gid),
+        "-root-time",
+        str(max(0, root.mtime)),
+    ]
+    return command
+
+
+def _failure(tool: SquashfsTool, code: int, stderr: bytes) -> LocalError:
+    lines = [line for line in stderr.decode("utf-8", "replace").splitlines() if line.strip()]
+    detail = "; ".join(lines[-3:]) if lines else "no message"
+    return LocalError(f"{os.path.basename(tool.binary)} failed (exit {code}): {detail}")
+
+
+@contextlib.contextmanager
+def _running(command: list[str], tool: SquashfsTool, *, stdin: bool) -> Iterator[subprocess.Popen[bytes]]:
+    """The tool as a child process; killed if the block fails; its failure raised as LocalError."""
+    try:
+        process = subprocess.Popen(
+            command,
+            stdin=subprocess.PIPE if stdin else subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+        )
+    except OSError as exc:
+        raise LocalError(f"cannot run {tool.binary}: {exc.strerror}") from None
+    errors: list[bytes] = []
+    reader = threading.Thread(target=lambda: errors.append(process.stderr.read() if process.stderr else b""))
+    reader.start()
+    try:
+        yield process
+    except BaseException:
+        process.kill()
+        process.wait()
+        reader.join()
+        raise
+    if process.stdin is not None:
+        with contextlib.suppress(BrokenPipeError):
+            process.stdin.close()
+    code = process.wait()
+    reader.join()
+    if code != 0:
+        raise _failure(tool, code, b"".join(errors))
+
+
+def build_squashfs(
+    tool: SquashfsTool,
+    write_tar: Callable[[TarSink | tarfile.TarFile], object],
+    output: Path,
+    *,
+    compression: str = "gzip",
+    root: RootAttributes | None = None,
+    workdir: Path | None = None,
+) -> None:
+    """Build ``output`` from the entries ``write_tar`` writes to the sink it is given (then closes).
+
+    ``workdir`` holds the extracted tree of the pseudo-file way (a private directory is made there).
+    """
+    if compression not in COMPRESSIONS:
+        raise UsageError(f"unknown compression {compression!r}: expected one of {', '.join(COMPRESSIONS)}")
+    root = root or RootAttributes()
+    if tool.streams:
+        with _running(_command(tool, output, compression, root), tool, stdin=True) as process:
+            assert process.stdin is not None
+            with contextlib.suppress(BrokenPipeError):  # the tool stopped reading: its exit status says why
+                write_tar(_tar_writer(process.stdin))  # type: ignore[arg-type]
+        return
+    _build_with_pseudo_file(tool, write_tar, output, compression, root, workdir or output.parent)
+
+
+# -- the pseudo-file way -------------------------------------------------------------------------
+def _pseudo_name(name: str) -> str:
+    """A path as a pseudo file names it: every character that is not a letter, digit or ``/._-+`` escaped."""
+    if "\n" in name or "\r" in name:
+        raise UnsupportedError(
+            f"a path with a line break cannot be described to mksquashfs 4.5 ({name!r}): use tar2sqfs"
+        )
+    return "".join(ch if ch.isalnum() or ch in "/._-+" else "\\" + ch for ch in name)
+
+
+class _PseudoRecorder(TarSink):
+    """Passes entries to a tar writer and writes the pseudo-file line each one needs."""
+
+    def __init__(self, out: tarfile.TarFile, pseudo: BinaryIO) -> None:
+        self._out = out
+        self._pseudo = pseudo
+
+    def addfile(self, tarinfo: tarfile.TarInfo, fileobj: BinaryIO | None = None) -> None:
+        name = tarinfo.name.strip("/")
+        if name in ("", "."):
+            self._out.addfile(tarinfo, fileobj)
+            return
+        quoted = _pseudo_name(name)
+        mode = tarinfo.mode & 0o7777
+        times = int(tarinfo.mtime) if tarinfo.mtime >= 0 else 0
+        owner = f"{tarinfo.uid} {tarinfo.gid}"
+        if tarinfo.ischr() or tarinfo.isblk():
+            kind = "C" if tarinfo.ischr() else "B"
+            line = f"{quoted} {kind} {times} {mode:o} {owner} {tarinfo.devmajor} {tarinfo.devminor}\n"
+            self._pseudo.write(line.encode("utf-8", "surrogateescape"))
+            return  # created by mksquashfs, not extracted
+        self._out.addfile(tarinfo, fileobj)
+        if not tarinfo.islnk():  # a hard link shares its target's inode: one M line sets both
+            self._pseudo.write(f"{quoted} M {times} {mode:o} {owner}\n".encode("utf-8", "surrogateescape"))
+
+    def close(self) -> None:
+        self._out.close()
+
+
+def _build_with_pseudo_file(
+    tool: SquashfsTool,
+    write_tar: Callable[[TarSink | tarfile.TarFile], object],
+    output: Path,
+    compression: str,
+    root: RootAttributes,
+    workdir: Path,
+) -> None:
+    import tempfile
+
+    from regpeek.disk.unpack import Unpacker
+
+    with tempfile.TemporaryDirectory(prefix=".regpeek-squashfs-", dir=workdir) as scratch:
+        tree = Path(scratch) / "root"
+        pseudo_path = Path(scratch) / "pseudo"
+        read_end, write_end = os.pipe()
+        # modes the owner can read and search, whatever the image says: mksquashfs reads the tree as
+        # this user, and the pseudo file sets the real modes
+        unpacker = Unpacker(tree, as_root=False, limits=Limits.none(), owner_access=True)
+        failure: list[BaseException] = []
+
+        def extract() -> None:
+            try:
+                with open(read_end, "rb") as stream:
+                    unpacker.apply(stream, name="the merged image")
+            except BaseException as exc:
+                failure.append(exc)
+
+        reader = threading.Thread(target=extract)
+        reader.start()
+        try:
+            with open(write_end, "wb") as pipe, open(pseudo_path, "wb") as pseudo:
+                write_tar(_PseudoRecorder(_tar_writer(pipe), pseudo))
+        finally:
+            reader.join()
+        if failure:
+            raise failure[0]
+        unpacker.finish()
+        command = [tool.binary, str(tree), str(output), *_command(tool, output, compression, root)[1:]]
+        command += ["-pf", str(pseudo_path)]
+        with _running(command, tool, stdin=False):
+            pass
