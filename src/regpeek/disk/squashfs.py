@@ -213,39 +213,76 @@ def build_squashfs(
 
 
 # -- the pseudo-file way -------------------------------------------------------------------------
-def _pseudo_name(name: str) -> str:
-    """A path as a pseudo file names it: every character that is not a letter, digit or ``/._-+`` escaped."""
+def _no_line_breaks(name: str) -> str:
     if "\n" in name or "\r" in name:
         raise UnsupportedError(
-            f"a path with a line break cannot be described to mksquashfs 4.5 ({name!r}): use tar2sqfs"
+            f"a path with a line break cannot be described to mksquashfs ({name!r}): use tar2sqfs"
         )
-    return "".join(ch if ch.isalnum() or ch in "/._-+" else "\\" + ch for ch in name)
+    return name
+
+
+def _pseudo_name(name: str) -> str:
+    """A path as a pseudo file names it: characters other than letters, digits and ``/._-+`` escaped."""
+    return "".join(ch if ch.isalnum() or ch in "/._-+" else "\\" + ch for ch in _no_line_breaks(name))
+
+
+def _action_path(name: str) -> str:
+    """A path as an action's ``pathname()`` matches it: a quoted string of an escaped fnmatch pattern."""
+    pattern = "".join("\\" + ch if ch in "\\*?[]" else ch for ch in _no_line_breaks(name))
+    return '"' + pattern.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
 class _PseudoRecorder(TarSink):
-    """Passes entries to a tar writer and writes the pseudo-file line each one needs."""
+    """Passes entries to a tar writer (the extracted tree), and says in a pseudo file and an action
+    file what that tree, extracted without privileges, cannot hold.
 
-    def __init__(self, out: tarfile.TarFile, pseudo: BinaryIO) -> None:
+    Files, symlinks and FIFOs whose owner is not root or whose mode the owner-access extraction
+    changed get an ``M`` line (mode, owner, time); device nodes a ``B``/``C`` line (mksquashfs creates
+    them). Directories get actions instead (``guid()``, ``chmod()`` at their ``pathname()``): squashfs-tools
+    4.5 refuses a pseudo line for a directory whose content also has one. The action file starts with
+    ``guid(0,0) @ true``, so whatever needs nothing is root's, as in the image.
+    """
+
+    def __init__(self, out: tarfile.TarFile, pseudo: BinaryIO, actions: BinaryIO) -> None:
         self._out = out
         self._pseudo = pseudo
+        self._actions = actions
+        actions.write(b"guid(0,0) @ true\n")
+
+    def _write(self, stream: BinaryIO, line: str) -> None:
+        stream.write(line.encode("utf-8", "surrogateescape"))
 
     def addfile(self, tarinfo: tarfile.TarInfo, fileobj: BinaryIO | None = None) -> None:
         name = tarinfo.name.strip("/")
         if name in ("", "."):
             self._out.addfile(tarinfo, fileobj)
             return
-        quoted = _pseudo_name(name)
         mode = tarinfo.mode & 0o7777
-        times = int(tarinfo.mtime) if tarinfo.mtime >= 0 else 0
-        owner = f"{tarinfo.uid} {tarinfo.gid}"
+        times = max(0, int(tarinfo.mtime))
+        owned = bool(tarinfo.uid or tarinfo.gid)
         if tarinfo.ischr() or tarinfo.isblk():
             kind = "C" if tarinfo.ischr() else "B"
-            line = f"{quoted} {kind} {times} {mode:o} {owner} {tarinfo.devmajor} {tarinfo.devminor}\n"
-            self._pseudo.write(line.encode("utf-8", "surrogateescape"))
+            owner = f"{tarinfo.uid} {tarinfo.gid}"
+            devices = f"{tarinfo.devmajor} {tarinfo.devminor}"
+            self._write(self._pseudo, f"{_pseudo_name(name)} {kind} {times} {mode:o} {owner} {devices}\n")
             return  # created by mksquashfs, not extracted
         self._out.addfile(tarinfo, fileobj)
-        if not tarinfo.islnk():  # a hard link shares its target's inode: one M line sets both
-            self._pseudo.write(f"{quoted} M {times} {mode:o} {owner}\n".encode("utf-8", "surrogateescape"))
+        if tarinfo.isdir():
+            if owned:
+                self._write(
+                    self._actions, f"guid({tarinfo.uid},{tarinfo.gid}) @ pathname({_action_path(name)})\n"
+                )
+            if mode & 0o700 != 0o700 or mode & 0o7000:
+                self._write(self._actions, f"chmod({mode:o}) @ pathname({_action_path(name)})\n")
+        elif not tarinfo.islnk():  # a hard link shares its target's inode
+            if tarinfo.issym():
+                changed = owned
+                mode = 0o777
+            else:
+                changed = owned or mode & 0o600 != 0o600 or bool(mode & 0o7000)
+            if changed:
+                owner = f"{tarinfo.uid} {tarinfo.gid}"
+                self._write(self._pseudo, f"{_pseudo_name(name)} M {times} {mode:o} {owner}\n")
 
     def close(self) -> None:
         self._out.close()
@@ -266,6 +303,7 @@ def _build_with_pseudo_file(
     with tempfile.TemporaryDirectory(prefix=".regpeek-squashfs-", dir=workdir) as scratch:
         tree = Path(scratch) / "root"
         pseudo_path = Path(scratch) / "pseudo"
+        actions_path = Path(scratch) / "actions"
         read_end, write_end = os.pipe()
         # modes the owner can read and search, whatever the image says: mksquashfs reads the tree as
         # this user, and the pseudo file sets the real modes
@@ -282,14 +320,18 @@ def _build_with_pseudo_file(
         reader = threading.Thread(target=extract)
         reader.start()
         try:
-            with open(write_end, "wb") as pipe, open(pseudo_path, "wb") as pseudo:
-                write_tar(_PseudoRecorder(_tar_writer(pipe), pseudo))
+            with (
+                open(write_end, "wb") as pipe,
+                open(pseudo_path, "wb") as pseudo,
+                open(actions_path, "wb") as actions,
+            ):
+                write_tar(_PseudoRecorder(_tar_writer(pipe), pseudo, actions))
         finally:
             reader.join()
         if failure:
             raise failure[0]
         unpacker.finish()
         command = [tool.binary, str(tree), str(output), *_command(tool, output, compression, root)[1:]]
-        command += ["-pf", str(pseudo_path)]
+        command += ["-pf", str(pseudo_path), "-af", str(actions_path)]
         with _running(command, tool, stdin=False):
             pass
