@@ -85,6 +85,19 @@ def main() -> int:
                 kind = "->" + str(path.readlink()) if path.is_symlink() else ("/" if path.is_dir() else "")
                 print(f"  {path.relative_to(rootfs)}{kind}")
 
+            print(
+                "\n# A Singularity/Apptainer image, without Apptainer: `apptainer run demo.sif` on a cluster"
+            )
+            sif = Path(workdir) / "demo.sif"
+            print(
+                run("sif", "--plain-http", "--platform", "linux/arm64", f"{host}/samples/index", str(sif)),
+                end="",
+            )
+            listing = subprocess.run(
+                ["siftool", "list", str(sif)], capture_output=True, text=True, check=False
+            )
+            print(listing.stdout or listing.stderr, end="")
+
             print("\n# Many images at once: JSON Lines in input order, errors included")
             lines = run(
                 "inspect",
