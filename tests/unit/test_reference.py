@@ -135,8 +135,8 @@ INVALID = [
     pytest.param("https://ghcr.io/org/app", id="https-url"),
     pytest.param("http://localhost:5000/app", id="http-url"),
     pytest.param("oci://x/y", id="other-url-scheme"),
-    pytest.param("localhost/" + "a" * 246, id="name-256-chars"),
-    pytest.param("a" * 238, id="hub-name-256-chars-after-normalising"),
+    pytest.param("localhost/" + "a" * 256, id="path-256-chars"),
+    pytest.param("a" * 248, id="hub-path-256-chars-after-normalising"),
     pytest.param("ubuntu/", id="trailing-slash"),
     pytest.param("org//app", id="double-slash"),
     pytest.param("/ubuntu", id="leading-slash"),
@@ -145,6 +145,8 @@ INVALID = [
     pytest.param("ubu___ntu", id="triple-underscore"),
     pytest.param("-host.io/app", id="bad-host-label"),
     pytest.param("host:port/app", id="non-numeric-port"),
+    pytest.param("[2001:db8:3:4::192.0.2.33]:5000/debian", id="ipv6-with-dotted-quad"),
+    pytest.param("[fe80::1%eth0]:5000/debian", id="ipv6-zone"),
     pytest.param(":tag", id="tag-without-name"),
     pytest.param(f"@{SHA}", id="digest-without-name"),
     # Python's `$` matches before a trailing newline and `\w` matches non-ASCII letters:
@@ -166,13 +168,15 @@ def test_parse_invalid_raises_usage_error(text: str) -> None:
 @pytest.mark.parametrize(
     ("text", "length"),
     [
-        pytest.param("localhost/" + "a" * 245, 255, id="local-255"),
-        pytest.param("a" * 237, 255, id="hub-255-after-normalising"),
+        pytest.param("localhost/" + "a" * 255, 255, id="local-255"),
+        pytest.param("a" * 247, 255, id="hub-255-after-normalising"),
+        pytest.param("registry.example.com:5000/" + "a" * 255, 255, id="host-not-counted"),
     ],
 )
-def test_name_length_limit_is_inclusive(text: str, length: int) -> None:
+def test_path_length_limit_is_inclusive(text: str, length: int) -> None:
+    """The 255-character limit is on the repository path only (distribution/reference since 2024)."""
     ref = Reference.parse(text)
-    assert len(f"{ref.registry}/{ref.repository}") == length
+    assert len(ref.repository) == length
 
 
 def test_usage_error_is_value_error_with_exit_code_2() -> None:

@@ -3,7 +3,9 @@
 ``ubuntu`` is ``docker.io/library/ubuntu:latest``; ``index.docker.io`` is ``docker.io``; the first path
 component is a registry host when it is ``localhost``, contains ``.`` or ``:``, or has an uppercase
 letter; with both a tag and a digest the digest decides what is fetched and the tag is kept for display.
-A bare 64-hex string is an image ID, not a name, and is refused.
+A bare 64-hex string is an image ID, not a name, and is refused. The 255-character limit applies to the
+repository path (``library/ubuntu``), not to ``registry/path``, as in distribution/reference; an IPv6
+host is hex digits and colons in brackets (no zone, no embedded dotted quad).
 
 >>> str(Reference.parse("ubuntu"))
 'docker.io/library/ubuntu:latest'
@@ -29,10 +31,11 @@ NAME_MAX = 255
 # One path component: lowercase alphanumerics joined by '.', '_', '__' or a run of '-'.
 _COMPONENT = r"[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*"
 _COMPONENT_RE = re.compile(_COMPONENT)
-# A host: dotted labels of letters, digits and inner hyphens, or a bracketed IPv6 literal; optional port.
+# A host: dotted labels of letters, digits and inner hyphens, or a bracketed IPv6 literal of hex digits
+# and colons only (distribution/reference excludes zones and IPv4-mapped forms); optional port.
 _HOST_RE = re.compile(
     r"(?:(?:[a-zA-Z0-9]|[a-zA-Z0-9][a-zA-Z0-9-]*[a-zA-Z0-9])(?:\.(?:[a-zA-Z0-9]|[a-zA-Z0-9][a-zA-Z0-9-]*[a-zA-Z0-9]))*"
-    r"|\[[0-9a-fA-F:.]+\])(?::[0-9]+)?"
+    r"|\[[0-9a-fA-F:]+\])(?::[0-9]+)?"
 )
 _TAG_RE = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}")
 _IMAGE_ID_RE = re.compile(r"[a-f0-9]{64}")
@@ -67,8 +70,8 @@ def _split_name(name: str, original: str) -> tuple[str, str]:
         if not _COMPONENT_RE.fullmatch(component):
             hint = " (repository names must be lowercase)" if component.lower() != component else ""
             raise UsageError(f"invalid reference {original!r}: bad path component {component!r}{hint}")
-    if len(f"{registry}/{repository}") > NAME_MAX:
-        raise UsageError(f"invalid reference {original!r}: name longer than {NAME_MAX} characters")
+    if len(repository) > NAME_MAX:
+        raise UsageError(f"invalid reference {original!r}: repository path longer than {NAME_MAX} characters")
     return registry, repository
 
 
