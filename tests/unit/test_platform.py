@@ -25,6 +25,9 @@ NORMALISE = [
     pytest.param("linux", "arm64", "v8.0", "linux/arm64", id="arm64-v8.0"),
     pytest.param("linux", "arm64", "8.0", "linux/arm64", id="arm64-8.0-like-v8.0"),
     pytest.param("linux", "arm64", "V8", "linux/arm64", id="arm64-uppercase-V8"),
+    pytest.param("linux", "arm64", "v9.0", "linux/arm64/v9", id="arm64-v9.0-is-v9"),
+    pytest.param("linux", "arm64", "9", "linux/arm64/v9", id="arm64-9-is-v9"),
+    pytest.param("linux", "arm64", "v9.2", "linux/arm64/v9.2", id="arm64-v9.2-kept"),
     pytest.param("linux", "armhf", "", "linux/arm/v7", id="armhf"),
     pytest.param("linux", "armel", "", "linux/arm/v6", id="armel"),
     pytest.param("linux", "arm", "", "linux/arm/v7", id="arm-defaults-to-v7"),
@@ -66,7 +69,15 @@ PARSE = [
     pytest.param("macos/arm64", Platform("darwin", "arm64"), id="macos"),
     pytest.param("  linux/amd64  ", Platform("linux", "amd64"), id="surrounding-space"),
     pytest.param("LINUX/AMD64", Platform("linux", "amd64"), id="uppercase"),
-]
+    pytest.param("linux(+gpu)/amd64", Platform("linux", "amd64", "", "", ("gpu",)), id="os-feature"),
+    pytest.param("linux(+simd+gpu+gpu)/amd64", Platform("linux", "amd64", "", "", ("gpu", "simd")),
+                 id="os-features-sorted-deduplicated"),
+    pytest.param("windows(10.0.17763+win32k)/amd64", Platform("windows", "amd64", "", "10.0.17763", ("win32k",)),
+                 id="version-and-feature"),
+    pytest.param("windows(10.0.17763%2Bbuild.42)/amd64", Platform("windows", "amd64", "", "10.0.17763+build.42"),
+                 id="percent-encoded-plus"),
+    pytest.param("windows(50%25done)/amd64", Platform("windows", "amd64", "", "50%done"), id="percent-encoded-percent"),
+]  # fmt: skip
 
 
 @pytest.mark.parametrize(("text", "expected"), PARSE)
@@ -93,11 +104,38 @@ def test_parse(text: str, expected: Platform) -> None:
         # `$` matches before a trailing newline in Python: an embedded newline must not slip through.
         pytest.param("linux/amd64\n/v2", id="newline-inside-architecture"),
         pytest.param("linux\n/amd64", id="newline-inside-os"),
+        pytest.param("macOS", id="bare-macos-is-an-os"),
+        pytest.param("linux(+gpu)", id="bare-os-with-feature"),
+        pytest.param("linux(++gpu)/amd64", id="empty-feature"),
+        pytest.param("windows(10.0%zz)/amd64", id="bad-percent-escape"),
+        pytest.param("windows(10.0%2)/amd64", id="short-percent-escape"),
+        pytest.param("windows(%ff)/amd64", id="escape-not-utf8"),
+        pytest.param("*/amd64", id="wildcard"),
     ],
 )
 def test_parse_invalid(text: str) -> None:
     with pytest.raises(UsageError, match="invalid platform"):
         Platform.parse(text)
+
+
+@pytest.mark.parametrize("text", ["macOS", "MacOS", "macos", "darwin"])
+def test_bare_macos_asks_for_an_architecture(text: str) -> None:
+    """The OS alias applies before the bare-OS check: never ``linux/macos`` (issue 10, item 3)."""
+    with pytest.raises(UsageError, match=r"give an architecture too, e\.g\. darwin/amd64"):
+        Platform.parse(text)
+
+
+@pytest.mark.parametrize(
+    "platform",
+    [
+        Platform.create("windows", "amd64", "", "10.0.17763+build.42", ["win32k"]),
+        Platform.create("windows", "amd64", "", "1.0(beta)/x%"),
+        Platform.create("linux", "arm64", "v8.2", "", ["feat+v2", "100%gpu", ""]),
+        Platform.create("linux", "arm", "v6"),
+    ],
+)
+def test_format_all_round_trip(platform: Platform) -> None:
+    assert Platform.parse(platform.format_all()) == platform
 
 
 def test_describe_and_to_json() -> None:
@@ -146,6 +184,20 @@ ONLY = [
     pytest.param("linux/ppc64le", ["linux/ppc64le"], ["linux/ppc64", "linux/amd64"], id="ppc64le-exact"),
     pytest.param("windows/amd64", ["windows/amd64", "windows(10.0.17763.4010)/amd64"],
                  ["linux/amd64"], id="windows-any-version"),
+    pytest.param("linux/arm64/v8.1", ["linux/arm64/v8.1", "linux/arm64", "linux/arm/v8", "linux/arm/v5"],
+                 ["linux/arm64/v8.2", "linux/arm64/v9"], id="arm64-v8.1-runs-plain-arm64"),
+    pytest.param("linux/arm64/v9.2", ["linux/arm64/v9.2", "linux/arm64/v9.1", "linux/arm64/v9.0",
+                                      "linux/arm64/v8.7", "linux/arm64/v8.1", "linux/arm64", "linux/arm/v7"],
+                 ["linux/arm64/v9.3", "linux/arm64/v8.8"], id="arm64-v9.2"),
+    pytest.param("linux/arm/vfoo", ["linux/arm/vfoo"], ["linux/arm/v6", "linux/arm/v5", "linux/arm"],
+                 id="unknown-arm-variant-no-fallback"),
+    pytest.param("linux/arm64/v10", ["linux/arm64/v10"], ["linux/arm64", "linux/arm/v7"],
+                 id="unknown-arm64-variant-no-fallback"),
+    pytest.param("linux(+gpu)/amd64", ["linux/amd64", "linux(+gpu)/amd64"], ["linux(+gpu+simd)/amd64"],
+                 id="features-subset"),
+    pytest.param("linux/amd64", ["linux/amd64"], ["linux(+gpu)/amd64"], id="candidate-feature-not-wanted"),
+    pytest.param("windows/amd64", ["windows(10.0.17763+win32k)/amd64"], [], id="win32k-ignored-on-windows"),
+    pytest.param("linux(5.10)/amd64", ["linux/amd64", "linux(4.19)/amd64"], [], id="version-ignored-off-windows"),
 ]  # fmt: skip
 
 
@@ -174,6 +226,16 @@ def test_only_ranks_best_first(wanted: str, ordered: list[str]) -> None:
     assert ranks == list(range(len(ordered)))
 
 
+def test_more_matching_features_rank_first() -> None:
+    matcher = only(Platform.parse("linux(+f1+f2)/amd64"))
+    keys = [
+        matcher.key(Platform.parse(text))
+        for text in ["linux(+f1+f2)/amd64", "linux(+f2)/amd64", "linux/amd64"]
+    ]
+    assert keys == [(0, -2), (0, -1), (0, 0)]
+    assert matcher.key(Platform.parse("linux(+f3)/amd64")) is None
+
+
 @pytest.mark.parametrize(
     ("wanted", "candidate", "expected"),
     [
@@ -183,6 +245,7 @@ def test_only_ranks_best_first(wanted: str, ordered: list[str]) -> None:
         pytest.param("linux/arm64", "linux/arm/v7", False, id="no-arm64-to-arm"),
         pytest.param("linux/arm64", "linux/arm64/v8", True, id="normalised-equal"),
         pytest.param("linux/amd64", "linux/386", False, id="no-386"),
+        pytest.param("linux/arm64/v9", "linux/arm64/v9.0", True, id="v9.0-is-v9"),
     ],
 )
 def test_only_strict(wanted: str, candidate: str, expected: bool) -> None:

@@ -1,10 +1,14 @@
 """Platforms (``os/architecture[/variant]``): parse, normalise and match them the way containerd does.
 
-Syntax: ``linux/amd64``, ``linux/arm/v7``, ``linux/arm64``, ``windows/amd64``; an OS version is written
-in parentheses after the OS, ``windows(10.0.17763.4010)/amd64``. A single architecture such as ``arm64``
-means ``linux/arm64``.
+Syntax (containerd's ``platforms.Parse``): ``linux/amd64``, ``linux/arm/v7``, ``linux/arm64``,
+``windows/amd64``; OS options go in parentheses after the OS: an OS version and ``+``-prefixed OS
+features, ``windows(10.0.17763.4010)/amd64``, ``linux(+gpu)/amd64``, ``windows(10.0.17763+win32k)/amd64``.
+``%``, ``+``, ``(``, ``)`` and ``/`` inside a version or a feature are %-encoded
+(``windows(10.0.17763%2Bbuild.42)/amd64`` is version ``10.0.17763+build.42``); :meth:`Platform.format_all`
+writes that form back. A single architecture such as ``arm64`` means ``linux/arm64``; a single OS
+(``linux``, ``macOS``) is refused with "give an architecture" (containerd would fill in the host's).
 
-Normalisation (both sides are normalised before comparing):
+Normalisation (both sides are normalised before comparing; regpeek normalises when parsing):
 
 ============================  =====================
 given                          normalised
@@ -12,21 +16,28 @@ given                          normalised
 x86_64, x86-64, amd64/v1       amd64
 i386 .. i686                   386
 aarch64, arm64/v8, arm64/8     arm64
+arm64/9, arm64/9.0, v9.0       arm64/v9
 armhf, arm, arm/7              arm/v7
 armel                          arm/v6
 macos (os)                     darwin
+os features                    sorted, without duplicates or empty entries
 ============================  =====================
 
 Matching (:func:`only`) follows containerd's ``platforms.Only``: an exact match first, then fallbacks in
-order, amd64/vN -> ... -> amd64 -> 386, arm/vN -> ... -> arm/v5, arm64 -> arm/v8 -> ... -> arm/v5. When
-several index entries match equally well the first one wins. The host default is passed in by the caller;
-nothing here reads the host.
+order: amd64/vN -> ... -> amd64 -> 386; arm/vN -> ... -> arm/v5; arm64/v9.x -> ... -> arm64/v9 ->
+arm64/v8.(x+5) -> ... -> arm64 (v8) -> arm/v8 -> ... -> arm/v5; arm64/v8.x -> ... -> arm64 -> arm/v8 ... .
+A variant with no known fallbacks (``arm/vfoo``, ``arm64/v10``) matches only itself. A candidate's OS
+features must be a subset of the wanted ones (Windows' ``win32k`` is ignored); among equal matches the
+one with more features wins, then the first. ``os.version`` is compared for Windows only: a wanted
+version matches a candidate whose version equals it or starts with it followed by ``.``; a candidate
+without a version does not match a wanted version. The host default is passed in by the caller; nothing
+here reads the host.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -34,16 +45,19 @@ from regpeek.errors import UsageError
 
 __all__ = ["Matcher", "Platform", "host_platform", "only"]
 
+# containerd's isKnownOS (generated from Go's syslist) plus wasip1.
 _KNOWN_OS = {
     "aix",
     "android",
     "darwin",
     "dragonfly",
     "freebsd",
+    "hurd",
     "illumos",
     "ios",
     "js",
     "linux",
+    "nacl",
     "netbsd",
     "openbsd",
     "plan9",
@@ -52,6 +66,7 @@ _KNOWN_OS = {
     "windows",
     "zos",
 }
+_OS_ALIASES = {"macos": "darwin"}
 _ARCH_ALIASES = {
     "x86_64": ("amd64", None),
     "x86-64": ("amd64", None),
@@ -63,8 +78,23 @@ _ARCH_ALIASES = {
     "armhf": ("arm", "v7"),
     "armel": ("arm", "v6"),
 }
+# arm64 variant -> (major, highest minor) pairs it can run, best first (containerd's arm64variantToVersion).
+_ARM64_VERSIONS: dict[str, tuple[tuple[int, int], ...]] = {
+    **{("v8" if minor == 0 else f"v8.{minor}"): ((8, minor),) for minor in range(10)},
+    **{("v9" if minor == 0 else f"v9.{minor}"): ((9, minor), (8, min(minor + 5, 9))) for minor in range(8)},
+}
 _PART_RE = re.compile(r"[A-Za-z0-9_.-]+")
-_OS_RE = re.compile(r"(?P<os>[A-Za-z0-9_-]+)(?:\((?P<version>[A-Za-z0-9_.-]*)\))?")
+_OS_RE = re.compile(
+    r"(?P<os>[A-Za-z0-9_-]+)(?:\((?P<version>[A-Za-z0-9_.%-]*)(?P<features>(?:\+[A-Za-z0-9_.%-]+)*)\))?"
+)
+_BAD_ESCAPE_RE = re.compile(r"%(?![0-9A-Fa-f]{2})")
+_ESCAPE_RE = re.compile(rb"%([0-9A-Fa-f]{2})")
+_NUMBER_RE = re.compile(r"[0-9]+")
+
+
+def _normalize_os(os: str) -> str:
+    os = os.lower()
+    return _OS_ALIASES.get(os, os)
 
 
 def _normalize_arch(architecture: str, variant: str) -> tuple[str, str]:
@@ -79,14 +109,38 @@ def _normalize_arch(architecture: str, variant: str) -> tuple[str, str]:
     elif architecture == "arm64":
         if variant in ("8", "v8", "8.0", "v8.0"):
             variant = ""
+        elif variant in ("9", "9.0", "v9.0"):
+            variant = "v9"
         elif re.fullmatch(r"[0-9]+(\.[0-9]+)?", variant):
             variant = "v" + variant
     elif architecture == "arm":
         if variant == "":
             variant = "v7"
-        elif re.fullmatch(r"[0-9]+", variant):
+        elif _NUMBER_RE.fullmatch(variant):
             variant = "v" + variant
     return architecture, variant
+
+
+def _normalize_features(features: Iterable[str]) -> tuple[str, ...]:
+    return tuple(sorted({feature for feature in features if feature}))
+
+
+def _encode_option(value: str) -> str:
+    """%-encode what would be read as syntax inside ``os(...)`` (``%`` first, so nothing is encoded twice)."""
+    for char, code in (("%", "%25"), ("+", "%2B"), ("(", "%28"), (")", "%29"), ("/", "%2F")):
+        value = value.replace(char, code)
+    return value
+
+
+def _decode_option(value: str, text: str) -> str:
+    if "%" not in value:
+        return value
+    if _BAD_ESCAPE_RE.search(value):
+        raise UsageError(f"invalid platform {text!r}: bad %-escape in {value!r}")
+    try:  # Go's url.PathUnescape
+        return _ESCAPE_RE.sub(lambda match: bytes.fromhex(match.group(1).decode()), value.encode()).decode()
+    except UnicodeDecodeError:
+        raise UsageError(f"invalid platform {text!r}: %-escape in {value!r} is not UTF-8") from None
 
 
 @dataclass(frozen=True)
@@ -106,38 +160,40 @@ class Platform:
         architecture: str,
         variant: str = "",
         os_version: str = "",
-        os_features: tuple[str, ...] = (),
+        os_features: Iterable[str] = (),
     ) -> Platform:
         """A normalised platform from its parts."""
-        os = os.lower()
-        if os == "macos":
-            os = "darwin"
         architecture, variant = _normalize_arch(architecture, variant)
-        return cls(os, architecture, variant, os_version, tuple(os_features))
+        return cls(_normalize_os(os), architecture, variant, os_version, _normalize_features(os_features))
 
     @classmethod
     def parse(cls, text: str) -> Platform:
-        """Parse ``os[(version)]/arch[/variant]`` (or a bare architecture); raises ``UsageError``.
+        """Parse ``os[(version[+feature]...)]/arch[/variant]`` (or a bare architecture); raises ``UsageError``.
 
         >>> str(Platform.parse("linux/aarch64"))
         'linux/arm64'
         >>> Platform.parse("windows(10.0.17763)/amd64").os_version
         '10.0.17763'
+        >>> Platform.parse("linux(+gpu)/amd64").os_features
+        ('gpu',)
         """
         parts = text.strip().split("/")
         if not 1 <= len(parts) <= 3 or not all(parts):
             raise UsageError(f"invalid platform {text!r}: expected os/architecture[/variant]")
-        if len(parts) == 1:
-            if parts[0].lower() in _KNOWN_OS:
-                raise UsageError(
-                    f"invalid platform {text!r}: give an architecture too, e.g. {parts[0]}/amd64"
-                )
-            parts = ["linux", *parts]
         match = _OS_RE.fullmatch(parts[0])
         if not match or not all(_PART_RE.fullmatch(part) for part in parts[1:]):
             raise UsageError(f"invalid platform {text!r}: unexpected characters")
+        os = _normalize_os(match["os"])
+        has_options = match["version"] is not None
+        version = _decode_option(match["version"] or "", text)
+        features = [_decode_option(f, text) for f in (match["features"] or "").split("+")[1:]]
+        if len(parts) == 1:
+            if os in _KNOWN_OS or has_options:
+                example = f"{os}/amd64" if os in _KNOWN_OS else "linux/amd64"
+                raise UsageError(f"invalid platform {text!r}: give an architecture too, e.g. {example}")
+            return cls.create("linux", parts[0])
         variant = parts[2] if len(parts) == 3 else ""
-        return cls.create(match["os"], parts[1], variant, match["version"] or "")
+        return cls.create(os, parts[1], variant, version, features)
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> Platform:
@@ -157,6 +213,21 @@ class Platform:
     def __str__(self) -> str:
         out = f"{self.os}/{self.architecture}"
         return f"{out}/{self.variant}" if self.variant else out
+
+    def format_all(self) -> str:
+        """containerd's ``FormatAll``: ``str()`` plus the OS version and features, %-encoded.
+
+        >>> Platform.create("windows", "amd64", "", "10.0.17763+build.42", ["win32k"]).format_all()
+        'windows(10.0.17763%2Bbuild.42+win32k)/amd64'
+        """
+        if not self.os:
+            return "unknown"
+        head = self.os
+        version = _encode_option(self.os_version)
+        features = "+".join(_encode_option(feature) for feature in _normalize_features(self.os_features))
+        if version or features:
+            head += f"({version}{'+' + features if features else ''})"
+        return "/".join(part for part in (head, self.architecture, self.variant) if part)
 
     def describe(self) -> str:
         """``str()`` plus the OS version when there is one: ``windows/amd64 (10.0.17763.4010)``."""
@@ -189,22 +260,36 @@ def host_platform(machine: str, arm_version: str = "") -> Platform:
     return Platform.create("linux", machine)
 
 
+def _number(variant: str) -> int | None:
+    """The number in a variant such as ``v7`` or ``7`` (containerd: ``Atoi(TrimPrefix(variant, "v"))``)."""
+    digits = variant[1:] if variant.startswith("v") else variant
+    return int(digits) if _NUMBER_RE.fullmatch(digits) else None
+
+
 def _vector(wanted: Platform) -> list[Platform]:
     """The platforms a ``wanted`` host can run, most preferred first (containerd's platformVector)."""
-    vector = [wanted]
     arch, variant = wanted.architecture, wanted.variant
     if arch == "amd64":
-        level = int(variant[1:]) if re.fullmatch(r"v[0-9]+", variant) else 1
-        vector += [replace(wanted, variant=f"v{v}" if v > 1 else "") for v in range(level - 1, 0, -1)]
-        vector.append(replace(wanted, architecture="386", variant=""))
-    elif arch == "arm":
-        level = int(variant[1:]) if re.fullmatch(r"v[0-9]+", variant) else 7
-        vector += [replace(wanted, variant=f"v{v}") for v in range(level - 1, 4, -1)]
-    elif arch == "arm64":
-        if variant.startswith("v9"):
-            vector.append(replace(wanted, variant=""))
-        vector += [replace(wanted, architecture="arm", variant=f"v{v}") for v in range(8, 4, -1)]
-    return vector
+        level = _number(variant) or 1
+        lower = [replace(wanted, variant=f"v{v}" if v > 1 else "") for v in range(level - 1, 0, -1)]
+        return [wanted, *lower, replace(wanted, architecture="386", variant="")]
+    if arch == "arm":
+        arm_level = _number(variant)
+        if arm_level is None or arm_level <= 5:
+            return [wanted]  # an unknown variant has no fallbacks: never another variant's image
+        return [wanted, *(replace(wanted, variant=f"v{v}") for v in range(arm_level - 1, 4, -1))]
+    if arch == "arm64":
+        versions = _ARM64_VERSIONS.get(variant or "v8")
+        if versions is None:
+            return [wanted]
+        vector = [
+            Platform.create(wanted.os, "arm64", f"v{major}.{minor}" if minor else f"v{major}",
+                            wanted.os_version, wanted.os_features)
+            for major, top in versions
+            for minor in range(top, -1, -1)
+        ]  # fmt: skip
+        return vector + _vector(replace(wanted, architecture="arm", variant="v8"))
+    return [wanted]
 
 
 @dataclass(frozen=True)
@@ -214,18 +299,35 @@ class Matcher:
     wanted: Platform
     strict: bool = False
 
+    def _version_matches(self, candidate: Platform) -> bool:
+        wanted = self.wanted.os_version
+        if self.wanted.os != "windows" or not wanted:
+            return True
+        return candidate.os_version == wanted or candidate.os_version.startswith(wanted + ".")
+
+    def _features(self, candidate: Platform) -> set[str]:
+        features = set(candidate.os_features)
+        if self.wanted.os == "windows":
+            features.discard("win32k")  # containerd ignores it on Windows, as older clients did
+        return features
+
     def rank(self, candidate: Platform) -> int | None:
-        if self.wanted.os_version and not (
-            candidate.os_version == self.wanted.os_version
-            or candidate.os_version.startswith(self.wanted.os_version + ".")
-        ):
+        """The position of ``candidate`` in the wanted platform's fallback list, or None."""
+        if not self._version_matches(candidate):
+            return None
+        if not self._features(candidate) <= set(self.wanted.os_features):
             return None
         plain = candidate.without_version()
-        vector = [self.wanted.without_version()] if self.strict else _vector(self.wanted.without_version())
+        vector = [self.wanted] if self.strict else _vector(self.wanted)
         for rank, option in enumerate(vector):
-            if plain == option:
+            if plain == option.without_version():
                 return rank
         return None
+
+    def key(self, candidate: Platform) -> tuple[int, int] | None:
+        """Sort key among matches: the rank, then more OS features first; None when not a match."""
+        rank = self.rank(candidate)
+        return None if rank is None else (rank, -len(self._features(candidate)))
 
     def matches(self, candidate: Platform) -> bool:
         return self.rank(candidate) is not None
