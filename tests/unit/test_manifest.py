@@ -162,6 +162,22 @@ MALFORMED = [
     pytest.param(dumps(docker_manifest()), mt.DOCKER_MANIFEST_LIST, "declares",
                  id="declared-schema2-served-as-list"),
     pytest.param(dumps(docker_manifest()), mt.SCHEMA1_SIGNED, "declares", id="declared-schema2-served-as-schema1"),
+    # within one kind the declared type decides too: an OCI body is not relabelled Docker (issue 10, item 7)
+    pytest.param(dumps(image_manifest()), mt.DOCKER_MANIFEST, "declares", id="declared-oci-served-as-schema2"),
+    pytest.param(dumps(docker_manifest()), mt.OCI_MANIFEST, "declares", id="declared-schema2-served-as-oci"),
+    pytest.param(dumps(index([])), mt.DOCKER_MANIFEST_LIST, "declares", id="declared-oci-index-served-as-list"),
+    # another kind's fields make a document ambiguous, as containers/image says (issue 10, item 8)
+    pytest.param(dumps({**image_manifest(), "fsLayers": []}), mt.OCI_MANIFEST, "ambiguous manifest: fsLayers",
+                 id="manifest-with-fsLayers"),
+    pytest.param(dumps({**docker_manifest(), "history": []}), None, "ambiguous manifest: history", id="schema2-with-history"),
+    pytest.param(dumps({**image_manifest(), "signatures": []}), None, "ambiguous manifest: signatures",
+                 id="manifest-with-signatures"),
+    pytest.param(dumps({**index([]), "fsLayers": []}), None, "ambiguous manifest: fsLayers", id="index-with-fsLayers"),
+    pytest.param(dumps({**index([]), "History": []}), None, "ambiguous manifest: History", id="case-insensitive"),
+    pytest.param(dumps({**SCHEMA1_BODY, "layers": []}), JSON, "ambiguous manifest: layers", id="schema1-with-layers"),
+    pytest.param(dumps({**SCHEMA1_BODY, "config": {}}), mt.SCHEMA1, "ambiguous manifest: config", id="schema1-with-config"),
+    pytest.param(dumps({**SCHEMA1_BODY, "manifests": []}), None, "ambiguous manifest: manifests",
+                 id="schema1-with-manifests"),
     pytest.param(SCHEMA1_UNSIGNED, mt.OCI_MANIFEST, "schemaVersion", id="schema1-served-as-oci"),
     pytest.param(dumps(image_manifest(None)), mt.SCHEMA1, "schemaVersion", id="oci-served-as-schema1"),
     pytest.param(b"not json", mt.OCI_MANIFEST, "not valid JSON", id="not-json"),
@@ -192,6 +208,12 @@ MALFORMED = [
     pytest.param(b"[" * 100_000 + b"]" * 100_000, JSON, None, id="deeply-nested-array"),
     pytest.param(b'{"a":' * 50_000 + b"1" + b"}" * 50_000, JSON, None, id="deeply-nested-object"),
 ]  # fmt: skip
+
+
+def test_null_fields_of_another_kind_are_not_ambiguous() -> None:
+    """Go's decoding sees ``"fsLayers": null`` as absent; so does regpeek."""
+    body = dumps({**image_manifest(), "fsLayers": None, "manifests": None})
+    assert isinstance(parse(body, mt.OCI_MANIFEST), ImageManifest)
 
 
 @pytest.mark.parametrize(("body", "content_type", "message"), MALFORMED)

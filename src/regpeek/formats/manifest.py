@@ -1,11 +1,15 @@
 """Manifest documents: bytes in, frozen typed values out.
 
 :func:`parse` classifies a document by its ``Content-Type`` first, then by the body's ``mediaType``,
-then by ``schemaVersion`` and shape (an OCI manifest may omit ``mediaType``; some registries serve
-schema1 as ``application/json``). It refuses documents over :data:`MAX_MANIFEST_SIZE`, documents that
-are both an index and an image (``manifests`` beside ``layers``/``config``, CVE-2021-41190), and
-documents whose declared type contradicts their ``Content-Type``. The digest is computed here, over the
-canonical JWS payload for signed schema1.
+then by ``schemaVersion`` and shape (an OCI manifest may omit ``mediaType``: a ``schemaVersion`` 2 image
+without one is taken as OCI; some registries serve schema1 as ``application/json``). It refuses
+documents over :data:`MAX_MANIFEST_SIZE`, documents whose declared ``mediaType`` differs from their
+``Content-Type`` (an OCI body served as Docker schema2 included), and ambiguous documents, as
+containers/image does: an index or image carrying another kind's fields (``manifests`` beside
+``layers``/``config``, CVE-2021-41190; schema1's ``fsLayers``, ``history`` or ``signatures``), or a
+schema1 manifest carrying ``config``, ``layers`` or ``manifests``. Field names are matched
+case-insensitively and ``null`` values do not count, as with Go's JSON decoding. The digest is
+computed here, over the canonical JWS payload for signed schema1.
 """
 
 from __future__ import annotations
@@ -194,12 +198,12 @@ class Index:
 
     def select(self, matcher: Matcher) -> Descriptor:
         """The best runnable entry for ``matcher`` (the first among equals) or PlatformNotFoundError."""
-        best: tuple[int, Descriptor] | None = None
+        best: tuple[tuple[int, int], Descriptor] | None = None
         for entry in self.runnable:
             assert entry.platform is not None
-            rank = matcher.rank(entry.platform)
-            if rank is not None and (best is None or rank < best[0]):
-                best = (rank, entry)
+            key = matcher.key(entry.platform)
+            if key is not None and (best is None or key < best[0]):
+                best = (key, entry)
         if best is None:
             available = [entry.platform.describe() for entry in self.runnable if entry.platform is not None]
             raise PlatformNotFoundError(str(matcher), available)
@@ -207,6 +211,34 @@ class Index:
 
 
 Manifest = ImageManifest | Index | schema1.Schema1Manifest
+
+# The fields that identify a manifest kind, lowercased, and the ones each kind may carry.
+_KIND_FIELDS = {"config", "fslayers", "history", "layers", "manifests", "signatures"}
+_ALLOWED_FIELDS = {
+    mt.Kind.IMAGE: {"config", "layers"},
+    mt.Kind.INDEX: {"manifests"},
+    mt.Kind.SCHEMA1: {"fslayers", "history", "signatures"},
+}
+_KIND_NAMES = {
+    mt.Kind.IMAGE: "an image manifest",
+    mt.Kind.INDEX: "an index",
+    mt.Kind.SCHEMA1: "a schema1 manifest",
+}
+
+
+def _kind_fields(document: dict[str, Any]) -> dict[str, str]:
+    """The kind-identifying fields present (not null): lowercased name -> name as written."""
+    return {
+        key.lower(): key
+        for key, value in document.items()
+        if key.lower() in _KIND_FIELDS and value is not None
+    }
+
+
+def _check_unambiguous(fields: dict[str, str], kind: mt.Kind) -> None:
+    unexpected = [fields[name] for name in sorted(fields) if name not in _ALLOWED_FIELDS[kind]]
+    if unexpected:
+        raise MalformedError(f"ambiguous manifest: {', '.join(unexpected)} in {_KIND_NAMES[kind]}")
 
 
 def _declared_kind(document: dict[str, Any]) -> tuple[str | None, mt.Kind | None]:
@@ -238,21 +270,25 @@ def _shape_kind(document: dict[str, Any]) -> mt.Kind:
 def parse(data: bytes, content_type: str | None = None, algorithm: str = "sha256") -> Manifest:
     """Parse manifest bytes served with ``content_type``; raises a :class:`VerificationError` subclass."""
     document = parse_json_object("manifest", data)
-    if "manifests" in document and ("layers" in document or "config" in document):
+    fields = _kind_fields(document)
+    if "manifests" in fields and ("layers" in fields or "config" in fields):
         raise MalformedError("ambiguous manifest: it has both manifests and layers/config")
     declared, declared_kind = _declared_kind(document)
     header_type = mt.normalize(content_type)
     header_kind = mt.kind_of(header_type)
-    kind = header_kind or declared_kind or _shape_kind(document)
-    if declared_kind is not None and declared_kind is not kind:
+    if declared_kind is not None and header_kind is not None and mt.normalize(declared) != header_type:
         raise MalformedError(f"manifest declares {declared} but was served as {header_type}")
+    kind = header_kind or declared_kind or _shape_kind(document)
     media_type = (header_type if header_kind else None) or (declared if declared_kind else None)
+    # the version first, then the heuristic ambiguity check, in containers/image's order
     if kind is mt.Kind.SCHEMA1:
         if _schema_version(document) != 1:
             raise MalformedError("schema1 manifest without schemaVersion 1")
+        _check_unambiguous(fields, kind)
         return schema1.parse(data, document, media_type, algorithm)
     if _schema_version(document) != 2:
         raise MalformedError(f"unsupported manifest schemaVersion {document.get('schemaVersion')!r}")
+    _check_unambiguous(fields, kind)
     digest = compute(data, algorithm)
     subject = Descriptor.from_json(document["subject"], "subject") if document.get("subject") else None
     artifact_type = document.get("artifactType")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from enum import Enum
 
 __all__ = [
@@ -76,11 +77,20 @@ MANIFEST_MEDIA_TYPES = (
 MANIFEST_ACCEPT = ", ".join(MANIFEST_MEDIA_TYPES)
 
 
+_TOKEN = r"[!#$%&'*+.^_`|~0-9A-Za-z-]+"
+_MEDIA_TYPE_RE = re.compile(f"{_TOKEN}/{_TOKEN}")
+
+
 def normalize(content_type: str | None) -> str:
-    """A media type without parameters, lowercased: ``"A/B; charset=utf-8"`` -> ``"a/b"``."""
+    """A media type without parameters, lowercased: ``"A/B; charset=utf-8"`` -> ``"a/b"``.
+
+    Anything that is not ``type/subtype`` made of RFC 7230 tokens gives ``""`` (as containers/image's
+    ``simplifyContentType`` does), so junk is never mistaken for a media type.
+    """
     if not content_type:
         return ""
-    return content_type.split(";", 1)[0].strip().lower()
+    base = content_type.split(";", 1)[0].strip(" \t").lower()
+    return base if _MEDIA_TYPE_RE.fullmatch(base) else ""
 
 
 def kind_of(media_type: str | None) -> Kind | None:
