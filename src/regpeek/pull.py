@@ -55,7 +55,7 @@ from regpeek.formats.digest import Digest, DigestVerifier, compute
 from regpeek.formats.manifest import Descriptor, ImageManifest, Index, Manifest
 from regpeek.formats.platform import Platform, only
 from regpeek.formats.reference import Reference
-from regpeek.formats.schema1 import Schema1Manifest, synthesize_config
+from regpeek.formats.schema1 import Schema1Manifest, config_bytes
 from regpeek.network._sync.registry import Client
 from regpeek.network.transport import Attempts, retry_delay
 
@@ -337,9 +337,9 @@ def _convert_schema1(puller: _Puller, manifest: Schema1Manifest) -> tuple[Descri
     pulled = puller.fetch_all(sized)
     paths = [puller.staging.staged.get(d.digest) or puller.layout.blob_path(d.digest) for d in sized]
     diff_ids = [_diff_id(path) for path in paths]
-    config_bytes = json.dumps(synthesize_config(manifest, diff_ids), separators=(",", ":")).encode()
-    config = Descriptor(mt.OCI_CONFIG, compute(config_bytes), len(config_bytes))
-    puller.staging.add_bytes(config, config_bytes)
+    config_raw = config_bytes(manifest, diff_ids)  # the bytes skopeo writes for the same image
+    config = Descriptor(mt.OCI_CONFIG, compute(config_raw), len(config_raw))
+    puller.staging.add_bytes(config, config_raw)
     document = {
         "schemaVersion": 2,
         "mediaType": mt.OCI_MANIFEST,

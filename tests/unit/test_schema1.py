@@ -13,7 +13,13 @@ from regpeek.errors import MalformedError
 from regpeek.formats import mediatypes as mt
 from regpeek.formats.config import config_from_schema1
 from regpeek.formats.manifest import parse
-from regpeek.formats.schema1 import EMPTY_LAYER, Schema1Manifest, canonical_payload, synthesize_config
+from regpeek.formats.schema1 import (
+    EMPTY_LAYER,
+    Schema1Manifest,
+    canonical_payload,
+    config_bytes,
+    synthesize_config,
+)
 from tests.unit.builders import (
     b64url,
     dumps,
@@ -106,6 +112,13 @@ def test_resigned_bodies_keep_the_digest() -> None:
     again = sign(UNSIGNED, [protected_header(length, tail, when="2031-05-06T07:08:09Z")])
     assert again != SIGNED
     assert _parse(again).digest == _parse(SIGNED).digest
+
+
+def test_whitespace_around_a_signed_body_is_not_part_of_formatLength() -> None:
+    """Go hands libtrust the JSON value without surrounding whitespace (regclient's fixture has some)."""
+    padded = b"\n" + SIGNED + b" \n"
+    assert str(_parse(padded).digest) == str(_parse(SIGNED).digest) == sha256(UNSIGNED)
+    assert _parse(padded).raw == padded
 
 
 def test_two_agreeing_signatures() -> None:
@@ -229,26 +242,36 @@ def test_malformed(document: dict[str, Any]) -> None:
         parse(dumps(document), mt.SCHEMA1)
 
 
-EXPECTED_CONFIG = {
-    "architecture": "arm64",
-    "os": "linux",
+# What containers/image's schema1 -> OCI conversion keeps: image-spec fields only, in image-spec's order
+# (Hostname, docker_version, id/parent... are dropped), maps sorted, history items ordered as Go writes them.
+EXPECTED_CONFIG: dict[str, Any] = {
     "created": "2024-01-03T00:00:00Z",
     "author": "Someone <someone@example.com>",
-    "docker_version": "20.10.7",
+    "architecture": "arm64",
+    "os": "linux",
     "variant": "v8",
-    "config": NEWEST_CONFIG,
+    "config": {
+        "User": "app",
+        "ExposedPorts": {"443/tcp": {}, "80/tcp": {}},
+        "Env": ["PATH=/usr/local/bin:/usr/bin", "LANG=C.UTF-8"],
+        "Entrypoint": ["/entrypoint.sh"],
+        "Cmd": ["serve", "--port", "80"],
+        "Volumes": {"/data": {}},
+        "WorkingDir": "/srv",
+        "Labels": {"maintainer": "someone", "org.example.version": "1.2"},
+    },
     "history": [
         {
             "created": "2024-01-01T00:00:00Z",
+            "created_by": "/bin/sh -c #(nop) ADD file:abc in / ",
             "author": "Base Author",
             "comment": "imported",
-            "created_by": "/bin/sh -c #(nop) ADD file:abc in / ",
         },
         {"created": "2024-01-02T00:00:00Z", "created_by": "/bin/sh -c apk add curl"},
         {
             "created": "2024-01-03T00:00:00Z",
-            "author": "Someone <someone@example.com>",
             "created_by": '/bin/sh -c #(nop)  CMD ["serve"]',
+            "author": "Someone <someone@example.com>",
             "empty_layer": True,
         },
     ],
@@ -256,7 +279,75 @@ EXPECTED_CONFIG = {
 
 
 def test_synthesize_config() -> None:
-    assert synthesize_config(_parse(SIGNED)) == EXPECTED_CONFIG
+    config = synthesize_config(_parse(SIGNED))
+    assert config == EXPECTED_CONFIG
+    assert list(config) == list(EXPECTED_CONFIG)  # image-spec's field order, which decides the bytes
+    assert list(config["config"]) == list(EXPECTED_CONFIG["config"])
+    assert [list(item) for item in config["history"]] == [list(item) for item in EXPECTED_CONFIG["history"]]
+
+
+def test_config_bytes_are_go_json() -> None:
+    raw = config_bytes(_parse(SIGNED))
+    assert raw.startswith(
+        b'{"created":"2024-01-03T00:00:00Z","author":"Someone \\u003csomeone@example.com\\u003e",'
+    )
+    compact = json.dumps(EXPECTED_CONFIG, separators=(",", ":"), ensure_ascii=False)
+    assert raw == compact.replace("<", "\\u003c").replace(">", "\\u003e").encode()
+
+
+def _newest_only(v1: dict[str, Any]) -> Schema1Manifest:
+    return _parse(dumps(schema1_document([(EMPTY_LAYER, v1)], architecture="amd64")))
+
+
+def test_docker_only_fields_and_nulls_are_dropped() -> None:
+    """The fields item 10 of issue 10 names: none of them is an OCI image-config field."""
+    config = synthesize_config(_newest_only({
+        "docker_version": "1.9.1", "container": "x", "container_config": {"Cmd": ["sh"]}, "id": "i", "parent": "p",
+        "Size": 3, "throwaway": False, "os": "linux", "architecture": "amd64",
+        "config": {
+            "Hostname": "h", "Domainname": "", "AttachStdin": False, "AttachStdout": False, "AttachStderr": False,
+            "Tty": False, "OpenStdin": False, "StdinOnce": False, "Image": "sha256:abc", "OnBuild": [],
+            "Healthcheck": {"Test": ["CMD", "true"]}, "Volumes": None, "Entrypoint": None, "Env": None,
+            "Labels": {}, "Cmd": ["sh"], "ArgsEscaped": True, "StopSignal": "SIGTERM", "User": "",
+        },
+    }))  # fmt: skip
+    assert config == {
+        "architecture": "amd64",
+        "os": "linux",
+        "config": {"Cmd": ["sh"], "StopSignal": "SIGTERM", "ArgsEscaped": True},
+        "history": [{"created": "0001-01-01T00:00:00Z", "created_by": "sh"}],
+    }
+
+
+def test_go_decoding_rules() -> None:
+    """Keys match case-insensitively (the last one wins), times are re-encoded as Go's RFC3339Nano."""
+    config = synthesize_config(_newest_only({
+        "Created": "2016-02-16T21:25:24.035599120+00:00", "OS": "linux", "architecture": "amd64",
+        "Author": "a", "author": "b", "config": {"env": ["A=1"], "Env": ["B=2"], "user": "u"},
+    }))  # fmt: skip
+    assert config["created"] == "2016-02-16T21:25:24.03559912Z"
+    assert config["author"] == "b"
+    assert config["config"] == {"User": "u", "Env": ["B=2"]}
+    assert config["history"][0]["created"] == "0001-01-01T00:00:00Z"  # the history step reads `created` only
+
+
+@pytest.mark.parametrize(
+    ("given", "expected"),
+    [
+        pytest.param("2020-09-13T12:26:40Z", "2020-09-13T12:26:40Z", id="utc"),
+        pytest.param("2020-09-13T12:26:40.500000000Z", "2020-09-13T12:26:40.5Z", id="trailing-zeros"),
+        pytest.param("2020-09-13T12:26:40.000Z", "2020-09-13T12:26:40Z", id="zero-fraction"),
+        pytest.param("2020-09-13T12:26:40.1234567891Z", "2020-09-13T12:26:40.123456789Z", id="beyond-ns"),
+        pytest.param("2020-09-13T12:26:40+02:00", "2020-09-13T12:26:40+02:00", id="offset-kept"),
+        pytest.param("2020-09-13T12:26:40-00:00", "2020-09-13T12:26:40Z", id="zero-offset"),
+        pytest.param("2020-02-30T12:26:40Z", None, id="bad-day"),
+        pytest.param("2020-09-13 12:26:40Z", None, id="space"),
+        pytest.param(5, None, id="not-a-string"),
+    ],
+)
+def test_created_as_go_reencodes_it(given: Any, expected: str | None) -> None:
+    config = synthesize_config(_newest_only({"created": given}))
+    assert config.get("created") == expected
 
 
 def test_synthesize_config_with_diff_ids() -> None:
@@ -271,14 +362,16 @@ def test_synthesize_config_defaults() -> None:
         "architecture": "s390x",
         "os": "linux",
         "config": {},
-        "history": [{}],
+        "history": [{"created": "0001-01-01T00:00:00Z"}],  # Go's zero time, as containers/image writes it
     }
 
 
 def test_config_from_schema1() -> None:
     config = config_from_schema1(_parse(SIGNED))
     assert config.digest is None
+    assert config.raw == config_bytes(_parse(SIGNED))
     assert json.loads(config.raw) == EXPECTED_CONFIG
+    assert "docker_version" not in config.document  # not an OCI field; still reported:
     assert config.env == ["PATH=/usr/local/bin:/usr/bin", "LANG=C.UTF-8"]
     assert config.entrypoint == ["/entrypoint.sh"]
     assert config.cmd == ["serve", "--port", "80"]

@@ -5,7 +5,6 @@ Pure: everything here works on bytes and parsed documents already fetched and ve
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -60,6 +59,8 @@ class ImageConfig:
     raw: bytes
     digest: Digest | None  # None when synthesized from schema1 history
     document: Mapping[str, Any]
+    #: What a schema1 history holds that an OCI config has no place for (``docker_version``).
+    legacy: Mapping[str, Any] = field(default_factory=dict)
 
     @classmethod
     def parse(cls, raw: bytes, digest: Digest | None) -> ImageConfig:
@@ -87,7 +88,7 @@ class ImageConfig:
 
     @property
     def docker_version(self) -> str | None:
-        return _str(self.document.get("docker_version"))
+        return _str(self.document.get("docker_version")) or _str(self.legacy.get("docker_version"))
 
     @property
     def env(self) -> list[str]:
@@ -151,10 +152,13 @@ class ImageConfig:
 
 
 def config_from_schema1(manifest: schema1.Schema1Manifest) -> ImageConfig:
-    """The OCI-style config synthesized from a schema1 manifest's history (compact JSON)."""
+    """The OCI config synthesized from a schema1 manifest's history, encoded as skopeo encodes it.
+
+    ``docker_version``, which the OCI config leaves out, is still reported from the newest entry.
+    """
     document = schema1.synthesize_config(manifest)
-    raw = json.dumps(document, separators=(",", ":"), ensure_ascii=False).encode()
-    return ImageConfig(raw, None, document)
+    legacy = {"docker_version": manifest.newest.get("docker_version")}
+    return ImageConfig(schema1.go_json(document), None, document, legacy)
 
 
 @dataclass(frozen=True)
