@@ -15,7 +15,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-__all__ = ["Challenge", "parse", "parse_all"]
+__all__ = ["Challenge", "answerable", "parse", "parse_all"]
 
 _TCHAR = set("!#$%&'*+-.^_`|~0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ")
 _TOKEN68 = _TCHAR | set("/=")
@@ -135,3 +135,13 @@ def parse(header: str) -> list[Challenge]:
 def parse_all(headers: Iterable[str]) -> list[Challenge]:
     """Challenges from every ``WWW-Authenticate`` header of a response, in order."""
     return [challenge for header in headers for challenge in parse(header)]
+
+
+def answerable(challenges: Iterable[Challenge]) -> Challenge | None:
+    """The challenge regpeek answers: the first Bearer with a realm, else the first Basic, else None.
+
+    Other schemes (Negotiate, Digest...) are never answered: the 401 stands.
+    """
+    challenges = list(challenges)
+    bearer = next((c for c in challenges if c.scheme == "bearer" and c.realm), None)
+    return bearer or next((c for c in challenges if c.scheme == "basic"), None)

@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING
 import httpx
 
 from regpeek.errors import AuthError, TooLargeError
-from regpeek.formats.challenge import Challenge, parse_all
+from regpeek.formats.challenge import Challenge, answerable, parse_all
 from regpeek.network.credentials import Credentials, CredentialStore
 from regpeek.network.transport import RETRY_STATUSES, RetryableStatusError
 
@@ -154,14 +154,12 @@ class RegistryAuth(httpx.Auth):
         response = yield request, False
         if response.status_code != 401:
             return
-        challenges = parse_all(response.headers.get_list("WWW-Authenticate"))
-        bearer = next((c for c in challenges if c.scheme == "bearer"), None)
-        basic = next((c for c in challenges if c.scheme == "basic"), None)
-        if bearer is not None and bearer.realm:
-            self._bearer[host] = bearer
-            token = yield from self._fetch_token(request, host, registry, bearer, scope)
+        challenge = answerable(parse_all(response.headers.get_list("WWW-Authenticate")))
+        if challenge is not None and challenge.scheme == "bearer":
+            self._bearer[host] = challenge
+            token = yield from self._fetch_token(request, host, registry, challenge, scope)
             request.headers["Authorization"] = f"Bearer {token}"
-        elif basic is not None:
+        elif challenge is not None:  # basic
             credentials = self._credentials.get(registry)
             if not credentials.username:
                 return  # nothing to offer: the 401 stands
