@@ -230,8 +230,10 @@ class Platform:
         return "/".join(part for part in (head, self.architecture, self.variant) if part)
 
     def describe(self) -> str:
-        """``str()`` plus the OS version when there is one: ``windows/amd64 (10.0.17763.4010)``."""
-        return f"{self} ({self.os_version})" if self.os_version else str(self)
+        """``str()`` plus the OS version and features when there are some: ``windows/amd64 (10.0.17763.4010)``,
+        ``linux/amd64 (+gpu)``."""
+        extra = self.os_version + "".join(f"+{feature}" for feature in self.os_features)
+        return f"{self} ({extra})" if extra else str(self)
 
     def to_json(self) -> dict[str, str | None]:
         return {
