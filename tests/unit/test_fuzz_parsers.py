@@ -449,7 +449,8 @@ def test_reference_text_parses_or_raises_usage_error(text: str) -> None:
 # -- platforms -----------------------------------------------------------------------------------
 _PLATFORM_PIECES = st.sampled_from(
     ["linux", "windows", "Linux", "macos", "darwin", "/", "//", "(", ")", "(10.0.17763)", *ARCH_SPELLINGS,
-     *[v for v in VARIANT_SPELLINGS if v], " ", "", "\t", "é", ".", "-", "_"]
+     *[v for v in VARIANT_SPELLINGS if v], " ", "", "\t", "é", ".", "-", "_", "+", "+gpu", "%", "%2B", "%25",
+     "%ff", "(+win32k)", "(10.0%2B1+a+b)"]
 )  # fmt: skip
 
 
@@ -461,8 +462,9 @@ def test_platform_text_parses_or_raises_usage_error(text: str) -> None:
     except UsageError:
         return
     again = Platform.parse(str(platform))
-    assert again == replace(platform, os_version="")  # str() leaves the OS version out
+    assert again == replace(platform, os_version="", os_features=())  # str() leaves the OS options out
     assert Platform.parse(str(again)) == again
+    assert Platform.parse(platform.format_all()) == platform  # format_all() keeps them
 
 
 @fuzz
