@@ -26,9 +26,10 @@ os features                    sorted, without duplicates or empty entries
 Matching (:func:`only`) follows containerd's ``platforms.Only``: an exact match first, then fallbacks in
 order: amd64/vN -> ... -> amd64 -> 386; arm/vN -> ... -> arm/v5; arm64/v9.x -> ... -> arm64/v9 ->
 arm64/v8.(x+5) -> ... -> arm64 (v8) -> arm/v8 -> ... -> arm/v5; arm64/v8.x -> ... -> arm64 -> arm/v8 ... .
-A variant with no known fallbacks (``arm/vfoo``, ``arm64/v10``) matches only itself. A candidate's OS
-features must be a subset of the wanted ones (Windows' ``win32k`` is ignored); among equal matches the
-one with more features wins, then the first. ``os.version`` is compared for Windows only: a wanted
+A variant with no known fallbacks (``arm/vfoo``, ``arm64/v10``) matches only itself (containerd's
+``Only`` matches nothing at all for an unknown arm64 variant; an exact entry is still the one asked
+for). A candidate's OS features must be a subset of the wanted ones (Windows' ``win32k`` is ignored);
+among equal matches the one with more features wins, then the first. ``os.version`` is compared for Windows only: a wanted
 version matches a candidate whose version equals it or starts with it followed by ``.``; a candidate
 without a version does not match a wanted version. The host default is passed in by the caller; nothing
 here reads the host.
