@@ -20,7 +20,7 @@ import contextlib
 import os
 import stat
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, BinaryIO
@@ -28,7 +28,7 @@ from typing import Any, BinaryIO
 from regpeek.disk.cache import LayerStore
 from regpeek.disk.layerentry import Limits
 from regpeek.disk.layout import Layout, LayoutReference
-from regpeek.disk.unpack import LayerOpener, UnpackReport, export_tar, unpack_layers
+from regpeek.disk.unpack import LayerOpener, Unpacker, UnpackReport, export_tar, unpack_layers
 from regpeek.errors import UnsafePathError, UnsupportedError, UsageError, VerificationError
 from regpeek.formats.digest import Digest
 from regpeek.formats.manifest import Descriptor, ImageManifest
@@ -36,7 +36,14 @@ from regpeek.formats.platform import Platform
 from regpeek.network._sync.registry import Client, Resolved
 from regpeek.pull import PullProgress, pull
 
-__all__ = ["ImageLayers", "UnpackResult", "export_image", "image_layers", "unpack_image"]
+__all__ = [
+    "ImageLayers",
+    "UnpackResult",
+    "export_image",
+    "image_layers",
+    "require_empty_directory",
+    "unpack_image",
+]
 
 
 @dataclass
@@ -92,6 +99,21 @@ class ImageLayers:
     def limits(self, target: Path | int | None, max_size: int | None) -> Limits:
         """The default :class:`Limits` for writing these layers to ``target`` (a path or a descriptor)."""
         return Limits.default(self.compressed_size, free_space(target), max_size)
+
+    def unpack(
+        self,
+        root: Path,
+        *,
+        as_root: bool | None = None,
+        limits: Limits | None = None,
+        max_size: int | None = None,
+        then: Callable[[Unpacker], None] | None = None,
+    ) -> UnpackReport:
+        """Apply the layers into ``root`` (see :func:`unpack_image`); ``then`` as for ``unpack_layers``."""
+        chosen = limits if limits is not None else self.limits(root, max_size)
+        return unpack_layers(
+            self.streams(), root, as_root=as_root, limits=chosen, names=self.names(), then=then
+        )
 
 
 @contextlib.contextmanager
@@ -188,15 +210,20 @@ def unpack_image(
     100x the compressed size); ``limits`` sets every limit (``Limits.none()`` for none).  On any error,
     what was written is removed (``rootfs`` too, when it did not exist).
     """
-    root = Path(rootfs)
-    if root.is_symlink() or (root.exists() and (not root.is_dir() or any(root.iterdir()))):
-        raise UsageError(f"{root} exists and is not an empty directory")
+    root = require_empty_directory(rootfs)
     with image_layers(
         client, source, platform=platform, allow_nondistributable=allow_nondistributable, progress=progress
     ) as image:
-        chosen = limits if limits is not None else image.limits(root, max_size)
-        report = unpack_layers(image.streams(), root, as_root=as_root, limits=chosen, names=image.names())
+        report = image.unpack(root, as_root=as_root, limits=limits, max_size=max_size)
         return UnpackResult(source, image.resolved.manifest.digest, image.layers, report)
+
+
+def require_empty_directory(path: Path | str) -> Path:
+    """``path`` if it is missing or an empty directory (not a symlink to one); else UsageError."""
+    root = Path(path)
+    if root.is_symlink() or (root.exists() and (not root.is_dir() or any(root.iterdir()))):
+        raise UsageError(f"{root} exists and is not an empty directory")
+    return root
 
 
 def export_image(

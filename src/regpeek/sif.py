@@ -29,7 +29,7 @@ import stat
 import tarfile
 import time
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, BinaryIO
 
@@ -40,7 +40,7 @@ from regpeek.disk.layerentry import Limits, UnpackReport
 from regpeek.disk.sif import write_apptainer_sif
 from regpeek.disk.squashfs import RootAttributes, build_squashfs, find_tool
 from regpeek.disk.tarstream import _tar_writer
-from regpeek.disk.unpack import Unpacker, open_layer
+from regpeek.disk.unpack import Unpacker
 from regpeek.errors import LocalError, MalformedError, UsageError
 from regpeek.formats.apptainer import (
     Existing,
@@ -55,7 +55,7 @@ from regpeek.formats.platform import Platform
 from regpeek.formats.reference import Reference
 from regpeek.network._sync.registry import Client
 from regpeek.pull import PullProgress
-from regpeek.rootfs import ImageLayers, image_layers
+from regpeek.rootfs import ImageLayers, image_layers, require_empty_directory
 
 __all__ = ["SandboxResult", "SifResult", "build_sandbox", "build_sif"]
 
@@ -64,22 +64,17 @@ StageCallback = Callable[[str], None]
 
 
 @dataclass
-class SifResult:
-    """What :func:`build_sif` wrote."""
+class SandboxResult:
+    """What :func:`build_sandbox` wrote (and, extended by :class:`SifResult`, :func:`build_sif`)."""
 
     reference: str
     path: Path
-    digest: Digest  # the image manifest in the SIF (as pulled: converted for schema1)
+    digest: Digest  # the image manifest (as pulled: converted for schema1)
     index_digest: Digest | None
     source_digest: Digest  # what the definition pins (the registry's digest of the image)
     platform: Platform
-    sif_id: str
-    partition_size: int
-    size: int
-    squashfs_tool: str
-    compression: str
     seconds: float
-    report: UnpackReport = field(default_factory=UnpackReport)
+    report: UnpackReport
 
     def to_json(self) -> dict[str, Any]:
         """The ``sif --json`` summary."""
@@ -90,39 +85,29 @@ class SifResult:
             "index_digest": str(self.index_digest) if self.index_digest else None,
             "source_digest": str(self.source_digest),
             "platform": str(self.platform),
-            "sif_id": self.sif_id,
-            "partition_size": self.partition_size,
-            "size": self.size,
-            "squashfs_tool": self.squashfs_tool,
-            "compression": self.compression,
             "seconds": round(self.seconds, 3),
             "skipped": dict(self.report.skipped),
         }
 
 
 @dataclass
-class SandboxResult:
-    """What :func:`build_sandbox` wrote."""
+class SifResult(SandboxResult):
+    """What :func:`build_sif` wrote."""
 
-    reference: str
-    path: Path
-    digest: Digest
-    index_digest: Digest | None
-    source_digest: Digest
-    platform: Platform
-    seconds: float
-    report: UnpackReport = field(default_factory=UnpackReport)
+    sif_id: str = ""
+    partition_size: int = 0
+    size: int = 0
+    squashfs_tool: str = ""
+    compression: str = ""
 
     def to_json(self) -> dict[str, Any]:
         return {
-            "reference": self.reference,
-            "path": str(self.path),
-            "digest": str(self.digest),
-            "index_digest": str(self.index_digest) if self.index_digest else None,
-            "source_digest": str(self.source_digest),
-            "platform": str(self.platform),
-            "seconds": round(self.seconds, 3),
-            "skipped": dict(self.report.skipped),
+            **super().to_json(),
+            "sif_id": self.sif_id,
+            "partition_size": self.partition_size,
+            "size": self.size,
+            "squashfs_tool": self.squashfs_tool,
+            "compression": self.compression,
         }
 
 
@@ -336,27 +321,19 @@ def build_sandbox(
     written is removed.
     """
     started = time.monotonic()
-    root = Path(directory)
-    if root.is_symlink() or (root.exists() and (not root.is_dir() or any(root.iterdir()))):
-        raise UsageError(f"{root} exists and is not an empty directory")
+    root = require_empty_directory(directory)
     build_time = _build_time(created)
     with image_layers(
         client, source, platform=platform, allow_nondistributable=allow_nondistributable, progress=progress
     ) as layers:
         image = _describe(source, layers, build_time)
-        chosen = limits if limits is not None else layers.limits(root, max_size)
-        unpacker = Unpacker(root, as_root=as_root, limits=chosen)
-        try:
-            for (stream, media_type), name in zip(layers.streams(), layers.names(), strict=True):
-                with open_layer(stream, media_type) as tar_stream:
-                    unpacker.apply(tar_stream, name=name)
+
+        def add_tree(unpacker: Unpacker) -> None:
             existing = _existing_paths(unpacker, watched_paths(image.metadata.entries))
             merge = merge_tree(image.metadata.entries, existing)
             unpacker.apply(_tree_tar(merge.write), name="the Apptainer runtime tree")
-            report = unpacker.finish()
-        except BaseException:
-            unpacker.abort()
-            raise
+
+        report = layers.unpack(root, as_root=as_root, limits=limits, max_size=max_size, then=add_tree)
     return SandboxResult(
         reference=image.reference,
         path=root,

@@ -72,7 +72,7 @@ import os
 import shutil
 import stat
 import tarfile
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
@@ -625,11 +625,14 @@ def unpack_layers(
     max_bytes: int | None = None,
     names: Iterable[str] | None = None,
     use_openat2: bool | None = None,
+    then: Callable[[Unpacker], None] | None = None,
 ) -> UnpackReport:
     """Unpack ``(blob stream, media type)`` pairs, base layer first, into ``root``; see :class:`Unpacker`.
 
-    ``names`` label the layers in error messages.  On any error (and on Ctrl-C) what was written is
-    removed before the exception propagates: the root too, when it did not exist before.
+    ``names`` label the layers in error messages; ``then`` is called with the unpacker after the last
+    layer, before directory modes are set (to apply one more layer of one's own).  On any error (and
+    on Ctrl-C) what was written is removed before the exception propagates: the root too, when it did
+    not exist before.
     """
     unpacker = Unpacker(
         root, as_root=as_root, strict=strict, limits=limits, max_bytes=max_bytes, use_openat2=use_openat2
@@ -639,6 +642,8 @@ def unpack_layers(
         for fileobj, media_type in layers:
             with open_layer(fileobj, media_type) as stream:
                 unpacker.apply(stream, name=next(labels, None))
+        if then is not None:
+            then(unpacker)
         return unpacker.finish()
     except BaseException:
         unpacker.abort()
