@@ -3,11 +3,14 @@
 Three ways, one result (the same paths, types, modes, owners, times, sizes and link targets):
 
 ``tar2sqfs`` (squashfs-tools-ng)
-    reads the tar on stdin (``-k`` is not given, so the archive's times are kept; ``./`` in the
-    archive gives the root its attributes).
-``mksquashfs-tar`` (squashfs-tools with ``-tar``: 4.6 and later, and Debian's 4.5.1)
+    reads the tar on stdin (``-k`` is not given, so the archive's times are kept); the root, which
+    the stream leaves out, gets its mode, owner and time from ``--defaults``.
+``mksquashfs-tar`` (squashfs-tools 4.6 and later)
     reads the tar on stdin with ``-tar -no-strip``; it ignores a ``./`` entry, so the root's mode,
-    owner and time are passed as ``-root-mode``/``-root-uid``/``-root-gid``/``-root-time``.
+    owner and time are passed as ``-root-mode``/``-root-uid``/``-root-gid``/``-root-time``. The
+    ``-tar`` of squashfs-tools 4.5.1 (Debian 12) takes only ``-root-mode`` in tar mode: the root
+    would be the invoking user's with the time of the build, so that mksquashfs is not used this way
+    (``auto`` goes on to the pseudo file, and asking for ``mksquashfs-tar`` is a usage error).
 ``mksquashfs-pseudo`` (any squashfs-tools from 4.5)
     the tar is extracted into a private directory (:class:`~regpeek.disk.unpack.Unpacker`, without
     privileges: no owners, no device nodes) and a pseudo file (``-pf``) gives every path its mode, owner
@@ -16,14 +19,17 @@ Three ways, one result (the same paths, types, modes, owners, times, sizes and l
     cannot carry them).
 
 ``auto`` takes the first that is installed in that order.  Every tool runs with the chosen compressor
-(``gzip``, ``zstd``, ``xz``), all CPUs, and without appending to an existing file.  A tool that fails
-raises :class:`~regpeek.errors.LocalError` with the last lines it printed.
+(``gzip``, ``zstd``, ``xz``), all CPUs, and without appending to an existing file, and without
+``SOURCE_DATE_EPOCH`` in its environment: the build time is passed explicitly (the root's time,
+mksquashfs's ``-mkfs-time``), and mksquashfs would otherwise clamp every time in the image to it.  A
+tool that fails raises :class:`~regpeek.errors.LocalError` with the last lines it printed.
 """
 
 from __future__ import annotations
 
 import contextlib
 import os
+import re
 import shutil
 import subprocess
 import tarfile
@@ -31,7 +37,7 @@ import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO
+from typing import IO, BinaryIO
 
 from regpeek.disk.flatten import TarSink
 from regpeek.disk.layerentry import Limits
@@ -69,19 +75,38 @@ class RootAttributes:
     mtime: int = 0
 
 
-def _mksquashfs_has_tar(binary: str) -> bool:
+def _mksquashfs_output(binary: str, option: str) -> str:
     try:
-        done = subprocess.run([binary, "-help"], capture_output=True, text=True, timeout=30, check=False)
-    except OSError:
+        done = subprocess.run(
+            [binary, option], capture_output=True, text=True, timeout=30, check=False, env=_environment()
+        )
+    except (OSError, subprocess.TimeoutExpired):
+        return ""
+    return done.stdout + done.stderr
+
+
+def _mksquashfs_has_tar(binary: str) -> bool:
+    """Whether ``binary`` reads a tar on stdin and sets the root's owner and time when it does.
+
+    squashfs-tools 4.5.1 has ``-tar`` but ignores ``-root-uid``, ``-root-gid`` and ``-root-time`` in
+    tar mode (the root is the invoking user's, with the current time); 4.6 honours them.
+    """
+    if "-tar" not in _mksquashfs_output(binary, "-help").split():
         return False
-    return "-tar" in (done.stdout + done.stderr).split()
+    match = re.search(r"version (\d+)\.(\d+)", _mksquashfs_output(binary, "-version"))
+    return match is not None and (int(match[1]), int(match[2])) >= (4, 6)
+
+
+def _environment() -> dict[str, str]:
+    """This process's environment without ``SOURCE_DATE_EPOCH`` (mksquashfs clamps every time to it)."""
+    return {key: value for key, value in os.environ.items() if key != "SOURCE_DATE_EPOCH"}
 
 
 def find_tool(choice: str = "auto") -> SquashfsTool:
     """The tool for ``choice`` (one of :data:`TOOLS`); UsageError naming the packages when missing.
 
-    ``mksquashfs`` is the streamed ``-tar`` way when the installed mksquashfs has it, else the pseudo
-    file way.
+    ``mksquashfs`` is the streamed ``-tar`` way when the installed mksquashfs has it with the root
+    options (squashfs-tools 4.6 and later), else the pseudo file way.
     """
     if choice not in TOOLS:
         raise UsageError(f"unknown squashfs tool {choice!r}: expected one of {', '.join(TOOLS)}")
@@ -102,7 +127,10 @@ def find_tool(choice: str = "auto") -> SquashfsTool:
     if choice in ("auto", "mksquashfs", "mksquashfs-tar") and _mksquashfs_has_tar(mksquashfs):
         return SquashfsTool("mksquashfs-tar", mksquashfs)
     if choice == "mksquashfs-tar":
-        raise UsageError(f"{mksquashfs} has no -tar option (squashfs-tools 4.6 or later has it)")
+        raise UsageError(
+            f"{mksquashfs} cannot build from a tar stream with the root directory's owner and time "
+            "(squashfs-tools 4.6 or later can): use tar2sqfs or mksquashfs-pseudo"
+        )
     return SquashfsTool("mksquashfs-pseudo", mksquashfs)
 
 
@@ -125,6 +153,8 @@ def _command(tool: SquashfsTool, output: Path, compression: str, root: RootAttri
             compression,
             "-j",
             str(jobs()),
+            "--defaults",
+            f"uid={root.uid},gid={root.gid},mode=0{root.mode & 0o7777:o},mtime={max(0, root.mtime)}",
             str(output),
         ]
     command = [tool.binary]
@@ -146,6 +176,8 @@ def _command(tool: SquashfsTool, output: Path, compression: str, root: RootAttri
         str(root.gid),
         "-root-time",
         str(max(0, root.mtime)),
+        "-mkfs-time",
+        str(max(0, root.mtime)),
     ]
     return command
 
@@ -165,6 +197,7 @@ def _running(command: list[str], tool: SquashfsTool, *, stdin: bool) -> Iterator
             stdin=subprocess.PIPE if stdin else subprocess.DEVNULL,
             stdout=subprocess.DEVNULL,
             stderr=subprocess.PIPE,
+            env=_environment(),
         )
     except OSError as exc:
         raise LocalError(f"cannot run {tool.binary}: {exc.strerror}") from None
@@ -173,15 +206,15 @@ def _running(command: list[str], tool: SquashfsTool, *, stdin: bool) -> Iterator
     reader.start()
     try:
         yield process
-    except BaseException:
+        if process.stdin is not None:
+            with contextlib.suppress(BrokenPipeError):
+                process.stdin.close()
+        code = process.wait()
+    except BaseException:  # the block failed, or Ctrl-C while the tool works: it must not go on
         process.kill()
         process.wait()
         reader.join()
         raise
-    if process.stdin is not None:
-        with contextlib.suppress(BrokenPipeError):
-            process.stdin.close()
-    code = process.wait()
     reader.join()
     if code != 0:
         raise _failure(tool, code, b"".join(errors))
@@ -206,10 +239,40 @@ def build_squashfs(
     if tool.streams:
         with _running(_command(tool, output, compression, root), tool, stdin=True) as process:
             assert process.stdin is not None
-            with contextlib.suppress(BrokenPipeError):  # the tool stopped reading: its exit status says why
-                write_tar(_tar_writer(process.stdin))  # type: ignore[arg-type]
+            pipe = _Pipe(process.stdin)
+            try:
+                write_tar(_tar_writer(pipe))  # type: ignore[arg-type]
+            except BrokenPipeError:
+                pass  # the tool stopped reading: its exit status says why
+            finally:
+                pipe.done = True
         return
     _build_with_pseudo_file(tool, write_tar, output, compression, root, workdir or output.parent)
+
+
+class _Pipe:
+    """A pipe for a tar writer that ignores writes once the build is over (``done``).
+
+    A tar writer left behind by a failure (the tool gone, Ctrl-C) flushes its buffer when it is
+    garbage-collected: into a broken or closed pipe, that would print a traceback on stderr.
+    """
+
+    def __init__(self, stream: IO[bytes]) -> None:
+        self._stream = stream
+        self.done = False
+
+    def write(self, data: bytes) -> int:
+        if self.done:
+            return len(data)
+        try:
+            return self._stream.write(data)
+        except BrokenPipeError:
+            self.done = True  # the first failure is raised; the reader is gone for good
+            raise
+
+    def flush(self) -> None:
+        if not self.done:
+            self._stream.flush()
 
 
 # -- the pseudo-file way -------------------------------------------------------------------------
@@ -321,11 +384,20 @@ def _build_with_pseudo_file(
         reader.start()
         try:
             with (
-                open(write_end, "wb") as pipe,
+                open(write_end, "wb") as stream,
                 open(pseudo_path, "wb") as pseudo,
                 open(actions_path, "wb") as actions,
             ):
-                write_tar(_PseudoRecorder(_tar_writer(pipe), pseudo, actions))
+                pipe = _Pipe(stream)
+                try:
+                    write_tar(_PseudoRecorder(_tar_writer(pipe), pseudo, actions))  # type: ignore[arg-type]
+                finally:
+                    pipe.done = True
+        except BrokenPipeError:
+            reader.join()
+            if failure:  # the extraction stopped reading: its error says why
+                raise failure[0] from None
+            raise
         finally:
             reader.join()
         if failure:
