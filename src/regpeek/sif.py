@@ -241,8 +241,12 @@ def build_sif(
         reports: list[UnpackReport] = []
 
         def write_tar(sink: TarSink | tarfile.TarFile) -> None:
-            merged = ApptainerSink(_RootDropper(sink), image.metadata.entries, spool_dir=str(out.parent))
-            reports.append(export_tar(layers.openers(), merged, limits=chosen, names=layers.names()))
+            squashable = _Squashable(sink)
+            merged = ApptainerSink(squashable, image.metadata.entries, spool_dir=str(out.parent))
+            report = export_tar(layers.openers(), merged, limits=chosen, names=layers.names())
+            for _ in range(squashable.too_long):
+                report.skip(NAME_TOO_LONG)
+            reports.append(report)
 
         stage(f"building squashfs with {tool.method} ({compression})")
         build_squashfs(
@@ -284,20 +288,43 @@ def build_sif(
     )
 
 
-class _RootDropper(TarSink):
-    """Leaves out the image's ``./`` entry: the squashfs root is 0755, root's, with the build time, the
-    same whichever tool builds it (``mksquashfs -tar`` ignores ``./`` entries)."""
+#: Why an entry with a path component over :data:`NAME_MAX` bytes (or a hard link to one) is left out.
+NAME_TOO_LONG = "name too long (a path component over 255 bytes)"
+#: The longest path component a SIF's squashfs gets: squashfs holds 256 bytes, but tar2sqfs writes
+#: longer ones into a file system readers reject, and the pseudo-file way extracts the tree on a Linux
+#: file system first (255), as ``unpack`` and ``--sandbox`` do.
+NAME_MAX = 255
+
+
+class _Squashable(TarSink):
+    """The entries a squashfs can hold, the same whichever tool builds it.
+
+    Leaves out the image's ``./`` entry (the squashfs root is 0755, root's, with the build time;
+    ``mksquashfs -tar`` ignores ``./`` entries), and entries with a path component longer than
+    :data:`NAME_MAX` bytes and the hard links to them, counted in :attr:`too_long`.
+    """
 
     def __init__(self, out: TarSink | tarfile.TarFile) -> None:
         self._out = out
+        self._dropped: set[str] = set()
+        self.too_long = 0
 
     def addfile(self, tarinfo: tarfile.TarInfo, fileobj: BinaryIO | None = None) -> None:
-        if tarinfo.name.strip("/") in ("", "."):
+        name = tarinfo.name.strip("/")
+        if name in ("", "."):
+            return
+        if _too_long(name) or (tarinfo.islnk() and tarinfo.linkname.strip("/") in self._dropped):
+            self._dropped.add(name)
+            self.too_long += 1
             return
         self._out.addfile(tarinfo, fileobj)
 
     def close(self) -> None:
         self._out.close()
+
+
+def _too_long(name: str) -> bool:
+    return any(len(part.encode("utf-8", "surrogateescape")) > NAME_MAX for part in name.split("/"))
 
 
 # -- sandbox -----------------------------------------------------------------------------------
