@@ -1206,3 +1206,40 @@ def test_compression(images: Images, tmp_path: Path, way: str, compression: str)
         rf"^Compression {compression}$", run("unsquashfs", "-s", tmp_path / "p.sqfs").decode(), re.M
     )
     assert run("unsquashfs", "-cat", tmp_path / "p.sqfs", "opt/app/README") == b"zstd layer\n"
+
+
+LONGEST = "é" * 127 + "x"  # 255 bytes in UTF-8: the longest name a Linux file system (and the SIF) holds
+TOO_LONG = "é" * 128  # 256 bytes
+
+
+@pytest.mark.parametrize("way", WAYS)
+def test_names_a_squashfs_cannot_hold_are_left_out_and_counted(
+    images: Images, tmp_path: Path, way: str
+) -> None:
+    """tar2sqfs would write a 256-byte name into a squashfs that unsquashfs calls corrupt ("filename
+    too long"), and the pseudo way's extraction cannot create it: it is left out (with the hard links
+    to it and what is below it), counted, and warned about, whichever way builds the squashfs."""
+    layers = [
+        [
+            Entry("d", "dir"),
+            Entry(f"d/{LONGEST}", data=b"kept"),
+            Entry(f"d/{TOO_LONG}", data=b"left out"),
+            Entry("d/link-to-long", "hardlink", linkname=f"d/{TOO_LONG}"),
+            Entry(f"d/{TOO_LONG}-dir", "dir"),
+            Entry(f"d/{TOO_LONG}-dir/inside", data=b"left out too"),
+            Entry("d/after", data=b"after"),
+        ]
+    ]
+    with pusher_for(images.registry) as pusher:
+        image = push_layers_image(pusher, images.registry.host, "sif/long-names", "v1", layers)
+    out = tmp_path / "long.sif"
+    done = run_cli(
+        "sif", "--json", "--squashfs-tool", way, *registry_flags(images.registry), image.ref, str(out)
+    )
+    assert done.code == 0, done.stderr
+    assert done.stderr == "regpeek: warning: skipped: 4 name too long (a path component over 255 bytes)\n"
+    assert json.loads(done.stdout)["skipped"] == {"name too long (a path component over 255 bytes)": 4}
+    (tmp_path / "p.sqfs").write_bytes(run("siftool", "dump", "4", out))
+    nodes = unsquashfs_listing(tmp_path / "p.sqfs")  # (unsquashfs fails on a corrupt one)
+    assert {name for name in nodes if name.startswith("d/")} == {f"d/{LONGEST}", "d/after"}
+    assert run("unsquashfs", "-cat", tmp_path / "p.sqfs", f"d/{LONGEST}") == b"kept"
