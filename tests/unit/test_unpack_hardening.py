@@ -476,3 +476,16 @@ def test_unpacker_works_without_proc_for_node_metadata(
     unpack(root, [Entry("fifo", "fifo", mode=0o640), Entry("l", "symlink", linkname="fifo")])
     assert stat.S_IMODE((root / "fifo").lstat().st_mode) == 0o640
     assert os.readlink(root / "l") == "fifo"
+
+
+def test_a_hard_link_through_a_file_is_a_missing_target_and_still_replaces_the_path(tmp_path: Path) -> None:
+    """Found by the export/unpack property test: a link whose target's parent is a file names no target
+    (as export says), and the path it names is emptied all the same (as umoci does)."""
+    root = tmp_path / "root"
+    report = unpack(
+        root,
+        [Entry("a", "dir"), Entry("a/c", data=b"1"), Entry("hb", data=b"old")],
+        [Entry("hb", "hardlink", linkname="a/c/f")],
+    )
+    assert report.skipped == {"hardlink target missing": 1}  # type: ignore[attr-defined]
+    assert not (root / "hb").exists()

@@ -91,6 +91,7 @@ from regpeek.disk.layerentry import (
     OPAQUE_WHITEOUT,
     OWNER_OUT_OF_RANGE,
     OWNERSHIP_NOT_ROOT,
+    PARENT_NOT_DIRECTORY,
     UNSAFE_HARDLINK,
     UNSAFE_PATH,
     WHITEOUT_PREFIX,
@@ -358,7 +359,12 @@ class Unpacker:
             *parents, base = _clean(info.linkname)
         except (_Refused, ValueError):
             raise _Refused(UNSAFE_HARDLINK) from None
-        found = self.dir.resolve(parents, create=False)
+        try:
+            found = self.dir.resolve(parents, create=False)
+        except _Refused as refusal:
+            if refusal.reason != PARENT_NOT_DIRECTORY:
+                raise
+            found = None  # a file where a directory of the target's path should be: no such target
         if found is None:
             raise _Refused(HARDLINK_TARGET_MISSING)
         fd, real_parent = found
