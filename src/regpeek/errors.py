@@ -21,15 +21,37 @@
 
 Every class carries ``exit_code``; the CLI maps an exception to its code with :func:`exit_code_for`.
 Messages never contain credentials or tokens.
+
+What a program can branch on, beside the class:
+
+- an error that comes from a registry's answer carries ``status`` (the HTTP status), ``method``,
+  ``url`` (without query string or credentials), ``reference`` (the
+  :class:`~regpeek.formats.reference.Reference` asked for, ``repo@digest`` for a blob, or the
+  :class:`~regpeek.formats.reference.Repository` of a tag list; ``None`` when the URL names neither)
+  and ``errors`` (the body's ``errors[]`` as :class:`RegistryErrorDetail`); on other errors they are
+  ``None`` (``()`` for ``errors``);
+- :class:`NotFoundError` has ``what``: ``"manifest"``, ``"blob"``, ``"tag list"``, ``"repository"``,
+  ``"platform"`` (or ``None`` when it is none of those, a local file say);
+- :class:`AuthError` has ``reason`` (:data:`AUTH_REASONS`), ``host`` and ``scope``;
+- :class:`DigestMismatchError` has ``expected`` and ``actual`` (:class:`~regpeek.formats.digest.Digest`)
+  and ``what``; :class:`SizeMismatchError` the same with sizes; :class:`TooLargeError` ``size`` and
+  ``limit``; :class:`PlatformNotFoundError` ``wanted`` and ``available``.
 """
 
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Literal
+
+if TYPE_CHECKING:
+    from regpeek.formats.digest import Digest
+    from regpeek.formats.reference import Reference, Repository
 
 __all__ = [
+    "AUTH_REASONS",
     "AuthError",
+    "AuthReason",
     "DigestMismatchError",
     "LocalError",
     "MalformedError",
@@ -50,10 +72,20 @@ __all__ = [
 
 
 class RegpeekError(Exception):
-    """Base of every regpeek error; on its own it means an internal error (exit 1)."""
+    """Base of every regpeek error; on its own it means an internal error (exit 1).
+
+    ``status``, ``method``, ``url``, ``reference`` and ``errors`` describe the registry answer behind
+    the error, when there is one (see the module documentation); they are ``None`` and ``()``
+    otherwise.
+    """
 
     exit_code = 1
     kind = "internal"
+    status: int | None = None
+    method: str | None = None
+    url: str | None = None
+    reference: Reference | Repository | None = None
+    errors: tuple[RegistryErrorDetail, ...] = ()
 
 
 class UsageError(RegpeekError, ValueError):
@@ -70,27 +102,68 @@ class UnsafePathError(UsageError):
 
 
 class NotFoundError(RegpeekError):
-    """The registry has no such repository, tag, manifest or blob (exit 3)."""
+    """The registry has no such repository, tag, manifest or blob (exit 3).
+
+    ``what`` says which: ``"manifest"``, ``"blob"``, ``"tag list"``, ``"repository"`` (the registry
+    does not know the repository at all) or ``"platform"``; ``None`` for anything else (a file of a
+    local layout, say).
+    """
 
     exit_code = 3
     kind = "not_found"
 
+    def __init__(self, message: str, *, what: str | None = None) -> None:
+        super().__init__(message)
+        self.what = what
+
 
 class PlatformNotFoundError(NotFoundError):
-    """An index has no runnable entry for the wanted platform (exit 3)."""
+    """An index has no runnable entry for the wanted platform (exit 3).
+
+    ``wanted`` is the platform asked for, ``available`` the platforms the index offers (both as text).
+    """
 
     def __init__(self, wanted: str, available: list[str]) -> None:
         self.wanted = wanted
         self.available = available
         there = ", ".join(available) if available else "none"
-        super().__init__(f"no image for platform {wanted}; available: {there}")
+        super().__init__(f"no image for platform {wanted}; available: {there}", what="platform")
+
+
+#: Why authentication failed, as :attr:`AuthError.reason` gives it.
+AuthReason = Literal["missing_credentials", "refused", "forbidden", "token_service"]
+AUTH_REASONS: tuple[AuthReason, ...] = ("missing_credentials", "refused", "forbidden", "token_service")
 
 
 class AuthError(RegpeekError):
-    """Authentication or authorization was refused (exit 4)."""
+    """Authentication or authorization was refused (exit 4).
+
+    ``reason`` is one of:
+
+    - ``"missing_credentials"``: the registry (or its token service) wants credentials and there are
+      none to send: none configured for the host, or the configured source (auth file, credential
+      helper) failed; logging in may help;
+    - ``"refused"``: the credentials sent were refused (by the registry or the token service), or the
+      registry refused a token it had just been given;
+    - ``"forbidden"``: the credentials are accepted but do not give access (HTTP 403, or a token
+      without the scope asked for);
+    - ``"token_service"``: the token service failed otherwise (an unexpected status, an answer that is
+      not a token, an unusable realm).
+
+    ``host`` is the registry host (``host:port``) and ``scope`` the token scope asked for
+    (``repository:NAME:pull``), when known.
+    """
 
     exit_code = 4
     kind = "auth"
+
+    def __init__(
+        self, message: str, *, reason: AuthReason, host: str | None = None, scope: str | None = None
+    ) -> None:
+        super().__init__(message)
+        self.reason: AuthReason = reason
+        self.host = host
+        self.scope = scope
 
 
 class VerificationError(RegpeekError):
@@ -101,18 +174,24 @@ class VerificationError(RegpeekError):
 
 
 class DigestMismatchError(VerificationError):
-    """Bytes whose digest is not the one they were asked for or announced with."""
+    """Bytes whose digest is not the one they were asked for or announced with.
 
-    def __init__(self, what: str, expected: str, actual: str) -> None:
+    ``expected`` and ``actual`` are :class:`~regpeek.formats.digest.Digest` values; ``what`` names the
+    content as the message does (``"blob library/alpine@sha256:…"``).
+    """
+
+    def __init__(self, what: str, expected: Digest, actual: Digest) -> None:
+        self.what = what
         self.expected = expected
         self.actual = actual
         super().__init__(f"digest mismatch for {what}: expected {expected}, got {actual}")
 
 
 class SizeMismatchError(VerificationError):
-    """Bytes whose length differs from their descriptor's size."""
+    """Bytes whose length differs from their descriptor's size (``expected``, ``actual``, ``what``)."""
 
     def __init__(self, what: str, expected: int, actual: int) -> None:
+        self.what = what
         self.expected = expected
         self.actual = actual
         super().__init__(f"size mismatch for {what}: expected {expected} bytes, got {actual}")
@@ -161,10 +240,12 @@ def exit_code_for(error: BaseException) -> int:
 
 @dataclass(frozen=True)
 class RegistryErrorDetail:
-    """One entry of a registry's ``{"errors": [...]}`` body."""
+    """One entry of a registry's ``{"errors": [...]}`` body: ``code`` (``MANIFEST_UNKNOWN``...),
+    ``message``, and ``detail`` (any JSON value, ``None`` when absent)."""
 
     code: str
     message: str
+    detail: Any = field(default=None, compare=False)
 
     def __str__(self) -> str:
         if self.message and self.code:
@@ -176,7 +257,7 @@ def parse_error_body(body: bytes) -> list[RegistryErrorDetail]:
     """Parse a registry error body; anything that is not the standard JSON shape gives ``[]``.
 
     >>> parse_error_body(b'{"errors":[{"code":"MANIFEST_UNKNOWN","message":"manifest unknown"}]}')
-    [RegistryErrorDetail(code='MANIFEST_UNKNOWN', message='manifest unknown')]
+    [RegistryErrorDetail(code='MANIFEST_UNKNOWN', message='manifest unknown', detail=None)]
     >>> parse_error_body(b'true')
     []
     """
@@ -195,6 +276,7 @@ def parse_error_body(body: bytes) -> list[RegistryErrorDetail]:
                 RegistryErrorDetail(
                     code=code if isinstance(code, str) else "",
                     message=message if isinstance(message, str) else "",
+                    detail=entry.get("detail"),
                 )
             )
     return details

@@ -36,6 +36,7 @@ from regpeek.errors import (
     exit_code_for,
 )
 from regpeek.formats import mediatypes as mt
+from regpeek.formats.digest import Digest
 from regpeek.network.auth import MAX_TOKEN_RESPONSE, RegistryAuth, scope_for_path
 from regpeek.network.credentials import CredentialStore
 from regpeek.network.transport import HttpOptions
@@ -763,7 +764,7 @@ def test_manifest_by_digest_must_hash_to_it(make: MakeDriver) -> None:
     server.route(REGISTRY, f"/v2/{REPO}/manifests/{wanted}", lambda r: manifest_response())
     with pytest.raises(DigestMismatchError) as info:
         make(server).call("fetch_manifest", f"{REGISTRY}/{REPO}@{wanted}")
-    assert (info.value.expected, info.value.actual) == (wanted, MANIFEST_DIGEST)
+    assert (str(info.value.expected), str(info.value.actual)) == (wanted, MANIFEST_DIGEST)
     assert isinstance(info.value, VerificationError)
 
 
@@ -867,9 +868,13 @@ EXIT_CODES: Sequence[Any] = [
     pytest.param(UsageError("x"), 2, id="usage"),
     pytest.param(NotFoundError("x"), 3, id="not-found"),
     pytest.param(PlatformNotFoundError("linux/amd64", []), 3, id="platform-not-found"),
-    pytest.param(AuthError("x"), 4, id="auth"),
+    pytest.param(AuthError("x", reason="refused"), 4, id="auth"),
     pytest.param(VerificationError("x"), 5, id="verification"),
-    pytest.param(DigestMismatchError("x", "a", "b"), 5, id="digest-mismatch"),
+    pytest.param(
+        DigestMismatchError("x", Digest.parse("sha256:" + "a" * 64), Digest.parse("sha256:" + "b" * 64)),
+        5,
+        id="digest-mismatch",
+    ),
     pytest.param(SizeMismatchError("x", 1, 2), 5, id="size-mismatch"),
     pytest.param(TooLargeError("x"), 5, id="too-large"),
     pytest.param(MalformedError("x"), 5, id="malformed"),

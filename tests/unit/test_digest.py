@@ -117,8 +117,9 @@ def test_verify_digest_mismatch_names_expected_and_actual() -> None:
     verifier.update(b"hello")
     with pytest.raises(DigestMismatchError) as info:
         verifier.verify("blob x", expected)
-    assert info.value.expected == EMPTY_SHA256
-    assert info.value.actual == HELLO_SHA256
+    assert info.value.expected == Digest.parse(EMPTY_SHA256)  # Digest values, not strings
+    assert info.value.actual == Digest.parse(HELLO_SHA256)
+    assert info.value.what == "blob x"
     assert str(info.value) == f"digest mismatch for blob x: expected {EMPTY_SHA256}, got {HELLO_SHA256}"
     assert isinstance(info.value, VerificationError)
     assert info.value.exit_code == 5

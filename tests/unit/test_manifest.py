@@ -343,7 +343,7 @@ def test_ensure_expected() -> None:
     wrong = Digest.parse(fake_digest("other"))
     with pytest.raises(DigestMismatchError) as info:
         ensure_expected(manifest, wrong, "manifest x")
-    assert (info.value.expected, info.value.actual) == (str(wrong), str(compute(body)))
+    assert (info.value.expected, info.value.actual) == (wrong, compute(body))
 
 
 # -- Index.select -----------------------------------------------------------------------------

@@ -94,7 +94,7 @@ class DigestVerifier:
             raise SizeMismatchError(what, size, self.size)
         actual = self.digest()
         if actual != expected:
-            raise DigestMismatchError(what, str(expected), str(actual))
+            raise DigestMismatchError(what, expected, actual)
 
 
 def verify_bytes(what: str, data: bytes, expected: Digest, size: int | None = None) -> None:

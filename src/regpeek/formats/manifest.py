@@ -324,4 +324,4 @@ def parse(data: bytes, content_type: str | None = None, algorithm: str = "sha256
 def ensure_expected(manifest: Manifest, expected: Digest | None, what: str) -> None:
     """Raise when a manifest fetched for ``expected`` has another digest."""
     if expected is not None and manifest.digest != expected:
-        raise DigestMismatchError(what, str(expected), str(manifest.digest))
+        raise DigestMismatchError(what, expected, manifest.digest)

@@ -11,6 +11,15 @@ The handshake (Docker token spec), with no ``/v2/`` ping first:
    Basic: resend once with credentials. A second 401 is returned as it is and becomes an AuthError.
 3. Requests to any other host (a blob redirect to a CDN, say) pass through untouched: credentials and
    tokens go only to the registry host and the token realm.
+
+A 401 that stands is noted on the response (``response.extensions[AUTH_REASON]``) with why, in
+:class:`~regpeek.errors.AuthError`'s terms: no credentials to send, credentials or token refused, or a
+token without the scope (``error="insufficient_scope"``) although credentials were sent.
+
+Tokens are shared by concurrent requests, in threads (the sync client) and in tasks (the async one):
+while no token is live for a host and scope, requests for it go one at a time, so the first fetches the
+token and the others find it cached. A host that has answered without asking for auth is never waited
+on.
 """
 
 from __future__ import annotations
@@ -19,6 +28,7 @@ import base64
 import contextlib
 import json
 import re
+import threading
 import time
 from collections.abc import AsyncGenerator, Callable, Generator
 from dataclasses import dataclass
@@ -26,15 +36,15 @@ from typing import TYPE_CHECKING
 
 import httpx
 
-from regpeek.errors import AuthError, TooLargeError
+from regpeek.errors import AuthError, AuthReason, TooLargeError
 from regpeek.formats.challenge import Challenge, answerable, parse_all
 from regpeek.network.credentials import Credentials, CredentialStore
-from regpeek.network.transport import RETRY_STATUSES, RetryableStatusError
+from regpeek.network.transport import AUTH_REASON, RETRY_STATUSES, RetryableStatusError
 
 if TYPE_CHECKING:
     import asyncio
 
-__all__ = ["RegistryAuth", "scope_for_path"]
+__all__ = ["AUTH_REASON", "RegistryAuth", "scope_for_path"]
 
 MAX_TOKEN_RESPONSE = 1024 * 1024
 _DEFAULT_EXPIRY = 60
@@ -72,12 +82,19 @@ class RegistryAuth(httpx.Auth):
         self._bearer: dict[str, Challenge] = {}  # api host -> its last Bearer challenge
         self._basic: set[str] = set()  # api hosts that asked for Basic
         self._tokens: dict[tuple[str, str], _Token] = {}
+        self._open: set[str] = set()  # api hosts that answered without asking for auth
         self._locks: dict[tuple[str, str], asyncio.Lock] = {}
+        self._thread_locks: dict[tuple[str, str], threading.Lock] = {}
+        self._guard = threading.Lock()  # for the two lock tables
         self.token_requests = 0
 
     def register(self, api_host: str, registry: str) -> None:
         """Allow auth for ``api_host``, looking credentials up under ``registry``."""
         self._registries[api_host] = registry
+
+    def registry_for(self, api_host: str) -> str | None:
+        """The registry name ``api_host`` was registered under, if any."""
+        return self._registries.get(api_host)
 
     @property
     def secrets(self) -> tuple[str, ...]:
@@ -88,26 +105,32 @@ class RegistryAuth(httpx.Auth):
     # -- the two drivers: httpx calls one or the other; the protocol lives in _flow ----------------
 
     def sync_auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
-        flow = self._flow(request)
-        step = next(flow)
-        while True:
-            outgoing, needs_body = step
-            response = yield outgoing
-            if needs_body:
-                body = bytearray()
-                for chunk in response.iter_bytes():
-                    body += chunk
-                    _check_cap(len(body))
-                _set_body(response, bytes(body))
-            try:
-                step = flow.send(response)
-            except StopIteration:
-                return
+        # Threads share tokens as tasks do (see async_auth_flow); httpx drives this generator in the
+        # calling thread and closes it on any failure, so the lock is always released by its holder.
+        key = self._first_request_key(request)
+        lock = self._thread_lock(key) if key is not None else None
+        with lock if lock is not None else contextlib.nullcontext():
+            flow = self._flow(request)
+            step = next(flow)
+            while True:
+                outgoing, needs_body = step
+                response = yield outgoing
+                if needs_body:
+                    body = bytearray()
+                    for chunk in response.iter_bytes():
+                        body += chunk
+                        _check_cap(len(body))
+                    _set_body(response, bytes(body))
+                try:
+                    step = flow.send(response)
+                except StopIteration:
+                    return
 
     async def async_auth_flow(self, request: httpx.Request) -> AsyncGenerator[httpx.Request, httpx.Response]:
         # Concurrent tasks share tokens: while no token is live for this host and scope, requests for
         # it go one at a time, so the first fetches the token and the others find it cached.
-        lock = self._first_request_lock(request)
+        key = self._first_request_key(request)
+        lock = self._task_lock(key) if key is not None else None
         async with lock if lock is not None else contextlib.nullcontext():
             flow = self._flow(request)
             step = next(flow)
@@ -125,16 +148,25 @@ class RegistryAuth(httpx.Auth):
                 except StopIteration:
                     return
 
-    def _first_request_lock(self, request: httpx.Request) -> asyncio.Lock | None:
+    def _first_request_key(self, request: httpx.Request) -> tuple[str, str] | None:
+        """(host, scope) when requests for it should wait for a first token, else None."""
         host = request.url.netloc.decode()
         if host not in self._registries or host in self._basic:
             return None
+        if host in self._open and host not in self._bearer:
+            return None  # it has answered without a challenge: nothing to wait for
         key = (host, scope_for_path(request.url.path, request.method) or "")
-        if key in self._live_tokens():
-            return None
+        return None if key in self._live_tokens() else key
+
+    def _task_lock(self, key: tuple[str, str]) -> asyncio.Lock:
         import asyncio  # only async clients get here; the sync CLI never loads asyncio
 
-        return self._locks.setdefault(key, asyncio.Lock())
+        with self._guard:
+            return self._locks.setdefault(key, asyncio.Lock())
+
+    def _thread_lock(self, key: tuple[str, str]) -> threading.Lock:
+        with self._guard:
+            return self._thread_locks.setdefault(key, threading.Lock())
 
     # -- the protocol -------------------------------------------------------------------------
 
@@ -153,25 +185,37 @@ class RegistryAuth(httpx.Auth):
             self._attach(request, host, registry, scope)
         response = yield request, False
         if response.status_code != 401:
+            if "Authorization" not in request.headers:
+                self._open.add(host)
             return
         challenge = answerable(parse_all(response.headers.get_list("WWW-Authenticate")))
+        credentials = self._credentials_for(registry, host, scope)
         if challenge is not None and challenge.scheme == "bearer":
             self._bearer[host] = challenge
             token = yield from self._fetch_token(request, host, registry, challenge, scope)
             request.headers["Authorization"] = f"Bearer {token}"
-        elif challenge is not None:  # basic
-            credentials = self._credentials.get(registry)
-            if not credentials.username:
-                return  # nothing to offer: the 401 stands
+        elif challenge is not None and credentials.username:  # basic
             self._basic.add(host)
             request.headers["Authorization"] = _basic_header(credentials)
-        else:
+        else:  # nothing to offer: the 401 stands
+            response.extensions[AUTH_REASON] = _reason_for(request, response, bool(credentials))
             return
-        yield request, False
+        final = yield request, False
+        if final.status_code == 401:
+            final.extensions[AUTH_REASON] = _reason_for(request, final, bool(credentials))
 
     def _live_tokens(self) -> set[tuple[str, str]]:
         now = self._clock()
-        return {key for key, token in self._tokens.items() if token.expires_at > now}
+        return {key for key, token in list(self._tokens.items()) if token.expires_at > now}
+
+    def _credentials_for(self, registry: str, host: str, scope: str | None) -> Credentials:
+        """The credentials for ``registry``; a source that fails is an AuthError naming the host."""
+        try:
+            return self._credentials.get(registry)
+        except AuthError as error:
+            error.host = error.host or host
+            error.scope = error.scope or scope
+            raise
 
     def _attach(self, request: httpx.Request, host: str, registry: str, scope: str | None) -> None:
         token = self._tokens.get((host, scope or ""))
@@ -187,10 +231,20 @@ class RegistryAuth(httpx.Auth):
     ) -> Generator[Step, httpx.Response, str]:
         realm = httpx.URL(challenge.realm or "")
         if realm.scheme not in ("http", "https") or not realm.host:
-            raise AuthError(f"registry {host} sent an unusable token realm")
-        credentials = self._credentials.get(registry)
+            raise AuthError(
+                f"registry {host} sent an unusable token realm",
+                reason="token_service",
+                host=host,
+                scope=scope,
+            )
+        credentials = self._credentials_for(registry, host, scope)
         if credentials and realm.scheme == "http" and request.url.scheme == "https":
-            raise AuthError(f"refusing to send credentials for {host} to a plain-http token realm")
+            raise AuthError(
+                f"refusing to send credentials for {host} to a plain-http token realm",
+                reason="token_service",
+                host=host,
+                scope=scope,
+            )
         scopes = list(challenge.scopes)
         if scope and scope not in scopes:
             scopes.append(scope)
@@ -208,8 +262,16 @@ class RegistryAuth(httpx.Auth):
             )
         if response.status_code != 200:
             who = f"as {credentials.username}" if credentials.username else "anonymously"
-            raise AuthError(f"token request for {host} refused {who} (HTTP {response.status_code})")
-        value, expires_in = _token_from_body(response.content, host)
+            reason: AuthReason = "token_service"
+            if response.status_code == 401:
+                reason = "refused" if credentials else "missing_credentials"
+            raise AuthError(
+                f"token request for {host} refused {who} (HTTP {response.status_code})",
+                reason=reason,
+                host=host,
+                scope=" ".join(scopes) or None,
+            )
+        value, expires_in = _token_from_body(response.content, host, " ".join(scopes) or None)
         self._tokens[(host, scope or "")] = _Token(value, self._clock() + expires_in - _EXPIRY_MARGIN)
         return value
 
@@ -249,16 +311,33 @@ def _token_request(
     return httpx.Request("GET", realm.copy_merge_params(params), headers=headers)
 
 
-def _token_from_body(body: bytes, host: str) -> tuple[str, float]:
+def _reason_for(request: httpx.Request, response: httpx.Response, has_credentials: bool) -> AuthReason:
+    """Why a 401 stands: nothing to send, credentials (or their token) refused, or too little scope."""
+    if not has_credentials:
+        return "missing_credentials"  # an anonymous token that lacks the scope: logging in may help
+    sent = request.headers.get("Authorization", "")
+    if sent.lower().startswith("bearer "):
+        challenge = answerable(parse_all(response.headers.get_list("WWW-Authenticate")))
+        if challenge is not None and challenge.error == "insufficient_scope":
+            return "forbidden"
+    return "refused"
+
+
+def _token_from_body(body: bytes, host: str, scope: str | None) -> tuple[str, float]:
+    def failure(text: str) -> AuthError:
+        return AuthError(
+            f"token service for {host} answered {text}", reason="token_service", host=host, scope=scope
+        )
+
     try:
         document = json.loads(body)
     except (ValueError, RecursionError, UnicodeDecodeError):
-        raise AuthError(f"token service for {host} answered with something that is not JSON") from None
+        raise failure("with something that is not JSON") from None
     if not isinstance(document, dict):
-        raise AuthError(f"token service for {host} answered with something that is not a JSON object")
+        raise failure("with something that is not a JSON object")
     value = document.get("access_token") or document.get("token")
     if not isinstance(value, str) or not value:
-        raise AuthError(f"token service for {host} answered without a token")
+        raise failure("without a token")
     expires_in = document.get("expires_in")
     if (
         not isinstance(expires_in, (int, float))

@@ -79,10 +79,12 @@ def _from_auth_entry(entry: Any, where: Path) -> Credentials:
         try:
             decoded = base64.b64decode(str(entry["auth"]), validate=True).decode()
         except (binascii.Error, UnicodeDecodeError):
-            raise AuthError(f"{where}: an auths entry is not valid base64") from None
+            raise AuthError(
+                f"{where}: an auths entry is not valid base64", reason="missing_credentials"
+            ) from None
         username, sep, password = decoded.partition(":")
         if not sep:
-            raise AuthError(f"{where}: an auths entry is not user:password")
+            raise AuthError(f"{where}: an auths entry is not user:password", reason="missing_credentials")
         return Credentials(username, password)
     if entry.get("username"):
         return Credentials(str(entry["username"]), str(entry.get("password", "")))
@@ -103,19 +105,27 @@ def run_helper(name: str, server: str, *, required: bool = True) -> Credentials:
     except FileNotFoundError:
         if not required:
             return Credentials()
-        raise AuthError(f"credential helper {program} is configured but not installed") from None
+        raise AuthError(
+            f"credential helper {program} is configured but not installed", reason="missing_credentials"
+        ) from None
     except subprocess.TimeoutExpired:
-        raise AuthError(f"credential helper {program} did not answer in {_HELPER_TIMEOUT}s") from None
+        raise AuthError(
+            f"credential helper {program} did not answer in {_HELPER_TIMEOUT}s", reason="missing_credentials"
+        ) from None
     if completed.returncode != 0:
         if b"credentials not found" in completed.stdout.lower() + completed.stderr.lower():
             return Credentials()
-        raise AuthError(f"credential helper {program} failed with exit status {completed.returncode}")
+        raise AuthError(
+            f"credential helper {program} failed with exit status {completed.returncode}",
+            reason="missing_credentials",
+        )
     try:
         answer = json.loads(completed.stdout)
         username, secret = str(answer.get("Username", "")), str(answer.get("Secret", ""))
     except (ValueError, RecursionError, AttributeError):
         raise AuthError(
-            f"credential helper {program} printed something that is not its JSON answer"
+            f"credential helper {program} printed something that is not its JSON answer",
+            reason="missing_credentials",
         ) from None
     if username == "<token>":
         return Credentials(identity_token=secret)
@@ -184,9 +194,11 @@ class CredentialStore:
         except FileNotFoundError:
             return None
         except OSError as error:
-            raise AuthError(f"cannot read auth file {path}: {error.strerror}") from None
+            raise AuthError(
+                f"cannot read auth file {path}: {error.strerror}", reason="missing_credentials"
+            ) from None
         try:
             document = json.loads(text)
         except (ValueError, RecursionError):
-            raise AuthError(f"auth file {path} is not valid JSON") from None
+            raise AuthError(f"auth file {path} is not valid JSON", reason="missing_credentials") from None
         return document if isinstance(document, dict) else None

@@ -22,6 +22,7 @@ import httpx
 from regpeek._version import __version__
 from regpeek.errors import (
     AuthError,
+    AuthReason,
     MalformedError,
     NotFoundError,
     RegistryUnavailableError,
@@ -30,6 +31,8 @@ from regpeek.errors import (
     UsageError,
     parse_error_body,
 )
+from regpeek.formats.digest import Digest
+from regpeek.formats.reference import Reference, Repository
 
 __all__ = [
     "Attempts",
@@ -40,6 +43,7 @@ __all__ = [
     "error_for_status",
     "next_link",
     "next_page",
+    "reference_for_url",
     "retry_delay",
     "sync_client",
     "warnings_in",
@@ -189,30 +193,113 @@ def _retry_after_seconds(value: str | None) -> float | None:
 
 
 def describe_url(url: httpx.URL) -> str:
-    """A URL for messages: no query string (signed redirect URLs carry secrets there)."""
-    return str(url.copy_with(query=None, fragment=None))
+    """A URL for messages: no query string (signed redirect URLs carry secrets there), no user info."""
+    return str(url.copy_with(query=None, fragment=None, username=None, password=None))
 
 
-def error_for_status(response: httpx.Response, body: bytes, what: str) -> RegpeekError:
-    """The exception for a final non-success response to a request for ``what``."""
+_API_PATH_RE = re.compile(r"^/v2/(?P<name>.+?)/(?P<kind>manifests|blobs|tags|referrers)(?:/(?P<rest>.*))?$")
+_KIND_WHAT = {"manifests": "manifest", "blobs": "blob", "tags": "tag list", "referrers": "referrers"}
+_CODE_WHAT = {"NAME_UNKNOWN": "repository", "MANIFEST_UNKNOWN": "manifest", "BLOB_UNKNOWN": "blob"}
+
+#: The key of ``response.extensions`` under which the auth flow notes why a 401 stands.
+AUTH_REASON = "regpeek.auth_reason"
+
+
+def reference_for_url(url: httpx.URL, registry: str | None) -> Reference | Repository | None:
+    """What a registry API URL asks about: ``repo:tag`` or ``repo@digest`` for a manifest, ``repo@digest``
+    for a blob, the repository for a tag list or referrers; None for anything else.
+
+    >>> str(reference_for_url(httpx.URL("http://r:5000/v2/a/b/manifests/1.0"), "r:5000"))
+    'r:5000/a/b:1.0'
+    """
+    match = _API_PATH_RE.match(url.path)
+    if registry is None or match is None:
+        return None
+    name, kind, rest = match["name"], match["kind"], match["rest"] or ""
+    if kind in ("tags", "referrers"):
+        return Repository(registry, name)
+    try:
+        if ":" in rest:
+            return Reference(registry, name, digest=Digest.parse(rest))
+        return Reference(registry, name, tag=rest) if kind == "manifests" and rest else None
+    except UsageError:
+        return None
+
+
+def _what_for(url: httpx.URL, codes: list[str]) -> str | None:
+    for code in codes:
+        if code in _CODE_WHAT:
+            return _CODE_WHAT[code]
+    match = _API_PATH_RE.match(url.path)
+    return _KIND_WHAT[match["kind"]] if match else None
+
+
+def error_for_status(
+    response: httpx.Response,
+    body: bytes,
+    what: str,
+    *,
+    url: httpx.URL | None = None,
+    method: str | None = None,
+    registry: str | None = None,
+    scope: str | None = None,
+) -> RegpeekError:
+    """The exception for a final non-success response to a request for ``what``.
+
+    ``url`` and ``method`` are the request's as sent (before any redirect; the response's own request
+    otherwise), ``registry`` the name the URL's host is known by (for the error's ``reference``) and
+    ``scope`` the token scope it needed. The error carries ``status``, ``method``, ``url`` (the URL
+    that answered, without query), ``reference`` and ``errors``.
+    """
     status = response.status_code
-    details = "; ".join(str(detail) for detail in parse_error_body(body))
+    parsed = parse_error_body(body)
+    details = "; ".join(str(detail) for detail in parsed)
     suffix = f": {details}" if details else ""
-    if status == 401:
-        return AuthError(f"authentication required or refused for {what} (HTTP 401){suffix}")
-    if status == 403:
-        return AuthError(f"access denied to {what} (HTTP 403){suffix}")
-    if status == 404:
-        return NotFoundError(f"{what} not found (HTTP 404){suffix}")
-    if status == 400 and b"HTTP request to an HTTPS server" in body:
-        return UsageError(f"{response.url.netloc.decode()} speaks HTTPS: drop --plain-http")
-    if status == 400:
-        return UsageError(f"registry rejected the request for {what} (HTTP 400){suffix}")
-    if status in (405, 501):
-        return UnsupportedError(f"registry does not support the request for {what} (HTTP {status}){suffix}")
-    if status in RETRY_STATUSES or status >= 500:
-        return RegistryUnavailableError(f"registry failed for {what}: HTTP {status}{suffix}")
-    return RegpeekError(f"unexpected HTTP {status} for {what}{suffix}")
+    try:
+        request: httpx.Request | None = response.request
+    except RuntimeError:  # a response built by hand has no request
+        request = None
+    asked = url if url is not None else (request.url if request is not None else httpx.URL(""))
+    answered = request.url if request is not None else asked
+    error: RegpeekError
+    if status in (401, 403):
+        host = asked.netloc.decode() or None
+        reason: AuthReason = (
+            "forbidden"
+            if status == 403
+            else response.extensions.get(AUTH_REASON)
+            or (
+                "refused"
+                if request is not None and "Authorization" in request.headers
+                else "missing_credentials"
+            )
+        )
+        message = (
+            f"authentication required or refused for {what} (HTTP 401){suffix}"
+            if status == 401
+            else f"access denied to {what} (HTTP 403){suffix}"
+        )
+        error = AuthError(message, reason=reason, host=host, scope=scope)
+    elif status == 404:
+        error = NotFoundError(
+            f"{what} not found (HTTP 404){suffix}", what=_what_for(asked, [d.code for d in parsed])
+        )
+    elif status == 400 and b"HTTP request to an HTTPS server" in body:
+        error = UsageError(f"{answered.netloc.decode()} speaks HTTPS: drop --plain-http")
+    elif status == 400:
+        error = UsageError(f"registry rejected the request for {what} (HTTP 400){suffix}")
+    elif status in (405, 501):
+        error = UnsupportedError(f"registry does not support the request for {what} (HTTP {status}){suffix}")
+    elif status in RETRY_STATUSES or status >= 500:
+        error = RegistryUnavailableError(f"registry failed for {what}: HTTP {status}{suffix}")
+    else:
+        error = RegpeekError(f"unexpected HTTP {status} for {what}{suffix}")
+    error.status = status
+    error.method = method or (request.method if request is not None else None)
+    error.url = describe_url(answered) if str(answered) else None
+    error.reference = reference_for_url(asked, registry)
+    error.errors = tuple(parsed)
+    return error
 
 
 _WARNING_RE = re.compile(r'^\s*299\s+\S+\s+"((?:[^"\\]|\\.)*)"')

@@ -22,7 +22,7 @@ from collections.abc import AsyncIterator
 import httpx
 
 from regpeek.errors import RegistryUnavailableError, TooLargeError
-from regpeek.network.auth import RegistryAuth
+from regpeek.network.auth import RegistryAuth, scope_for_path
 from regpeek.network.transport import (
     MAX_REDIRECTS,
     RETRY_STATUSES,
@@ -160,7 +160,15 @@ class AsyncHTTP:
                     await asyncio.sleep(retry_delay(self.options, attempt, response))
                     continue
                 body = await self._read(response, _ERROR_BODY_LIMIT, what, strict=False)
-                failure = error_for_status(response, body, what)
+                failure = error_for_status(
+                    response,
+                    body,
+                    what,
+                    url=url,
+                    method=method,
+                    registry=self.auth.registry_for(url.netloc.decode()),
+                    scope=scope_for_path(url.path, method),
+                )
                 if response.status_code in RETRY_STATUSES and attempt > 1:
                     failure.args = (f"{failure.args[0]} (after {attempt} attempts)",)
                 raise failure

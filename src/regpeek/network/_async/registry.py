@@ -336,7 +336,7 @@ class AsyncClient:
                 and header.algorithm == reference.digest.algorithm
                 and header != reference.digest
             ):
-                raise DigestMismatchError(what, str(reference.digest), str(header))
+                raise DigestMismatchError(what, reference.digest, header)
             return reference.digest
         if header is not None:
             return header
@@ -519,7 +519,7 @@ def _check_content_digest(manifest: Manifest, body: bytes, header: str | None, w
             return  # would need the canonical payload in another algorithm; the reference check stands
         actual = compute(body, announced.algorithm)
     if announced != actual:
-        raise DigestMismatchError(f"{what} (Docker-Content-Digest)", str(announced), str(actual))
+        raise DigestMismatchError(f"{what} (Docker-Content-Digest)", announced, actual)
 
 
 def _check_unparsed(
@@ -535,7 +535,7 @@ def _check_unparsed(
         if expected is not None:
             actual = compute(body, expected.algorithm)
             if actual != expected:
-                raise DigestMismatchError(label, str(expected), str(actual)) from error
+                raise DigestMismatchError(label, expected, actual) from error
 
 
 def _check_single_platform(resolved: Resolved, config: ImageConfig, wanted: Platform | None) -> None:
