@@ -18,6 +18,7 @@ from typing import Any, TextIO
 from regpeek.disk.layout import LayoutReference
 from regpeek.errors import RegpeekError, UsageError, exit_code_for
 from regpeek.formats.config import InspectResult
+from regpeek.formats.jsonable import JsonResult
 from regpeek.formats.platform import Platform
 from regpeek.formats.reference import Reference
 from regpeek.network._async.registry import AsyncClient
@@ -26,7 +27,7 @@ __all__ = ["Outcome", "inspect_many", "read_references"]
 
 
 @dataclass(frozen=True)
-class Outcome:
+class Outcome(JsonResult):
     """The result for one reference: an inspect result, or the error that stopped it."""
 
     reference: str
@@ -37,9 +38,9 @@ class Outcome:
     def exit_code(self) -> int:
         return 0 if self.error is None else exit_code_for(self.error)
 
-    def to_json(self) -> dict[str, Any]:
+    def to_dict(self) -> dict[str, Any]:
         if self.result is not None:
-            return self.result.to_json()
+            return self.result.to_dict()
         error = self.error
         kind = error.kind if isinstance(error, RegpeekError) else "internal"
         return {

@@ -52,6 +52,7 @@ from regpeek.errors import (
 )
 from regpeek.formats import mediatypes as mt
 from regpeek.formats.digest import Digest, DigestVerifier, compute
+from regpeek.formats.jsonable import JsonResult
 from regpeek.formats.manifest import Descriptor, ImageManifest, Index, Manifest
 from regpeek.formats.platform import Platform, only
 from regpeek.formats.reference import Reference
@@ -86,7 +87,7 @@ class PulledBlob:
     skipped: bool = False  # a non-distributable layer left out (see allow_nondistributable)
     cached: bool = False  # taken (verified) from the client's layer cache
 
-    def to_json(self) -> dict[str, Any]:
+    def to_dict(self) -> dict[str, Any]:
         return {
             "digest": str(self.digest),
             "size": self.size,
@@ -99,7 +100,7 @@ class PulledBlob:
 
 
 @dataclass
-class PullResult:
+class PullResult(JsonResult):
     reference: str
     destination: Path
     ref_name: str
@@ -118,7 +119,7 @@ class PullResult:
     def downloaded_bytes(self) -> int:
         return sum(blob.size for blob in self.blobs if blob.downloaded)
 
-    def to_json(self) -> dict[str, Any]:
+    def to_dict(self) -> dict[str, Any]:
         return {
             "reference": self.reference,
             "destination": str(self.destination),
@@ -129,7 +130,7 @@ class PullResult:
             "converted_from_schema1": self.converted_from_schema1,
             "source_digest": str(self.source_digest) if self.source_digest else None,
             "index_digest": str(self.index_digest) if self.index_digest else None,
-            "blobs": [blob.to_json() for blob in self.blobs],
+            "blobs": [blob.to_dict() for blob in self.blobs],
             "downloaded_bytes": self.downloaded_bytes,
             "seconds": round(self.seconds, 3),
         }

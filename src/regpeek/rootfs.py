@@ -31,6 +31,7 @@ from regpeek.disk.layout import Layout, LayoutReference
 from regpeek.disk.unpack import LayerOpener, Unpacker, UnpackReport, export_tar, unpack_layers
 from regpeek.errors import UnsafePathError, UnsupportedError, UsageError, VerificationError
 from regpeek.formats.digest import Digest
+from regpeek.formats.jsonable import JsonResult
 from regpeek.formats.manifest import Descriptor, ImageManifest
 from regpeek.formats.platform import Platform
 from regpeek.network._sync.registry import Client, Resolved
@@ -47,13 +48,13 @@ __all__ = [
 
 
 @dataclass
-class UnpackResult:
+class UnpackResult(JsonResult):
     reference: str
     digest: Digest
     layers: list[Descriptor]
     report: UnpackReport
 
-    def to_json(self) -> dict[str, Any]:
+    def to_dict(self) -> dict[str, Any]:
         report = self.report
         return {
             "reference": self.reference,

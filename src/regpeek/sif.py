@@ -51,6 +51,7 @@ from regpeek.formats.apptainer import (
     watched_paths,
 )
 from regpeek.formats.digest import Digest
+from regpeek.formats.jsonable import JsonResult
 from regpeek.formats.platform import Platform
 from regpeek.formats.reference import Reference
 from regpeek.network._sync.registry import Client
@@ -64,7 +65,7 @@ StageCallback = Callable[[str], None]
 
 
 @dataclass
-class SandboxResult:
+class SandboxResult(JsonResult):
     """What :func:`build_sandbox` wrote (and, extended by :class:`SifResult`, :func:`build_sif`)."""
 
     reference: str
@@ -76,7 +77,7 @@ class SandboxResult:
     seconds: float
     report: UnpackReport
 
-    def to_json(self) -> dict[str, Any]:
+    def to_dict(self) -> dict[str, Any]:
         """The ``sif --json`` summary."""
         return {
             "reference": self.reference,
@@ -100,9 +101,9 @@ class SifResult(SandboxResult):
     squashfs_tool: str = ""
     compression: str = ""
 
-    def to_json(self) -> dict[str, Any]:
+    def to_dict(self) -> dict[str, Any]:
         return {
-            **super().to_json(),
+            **super().to_dict(),
             "sif_id": self.sif_id,
             "partition_size": self.partition_size,
             "size": self.size,

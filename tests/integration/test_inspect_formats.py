@@ -29,9 +29,9 @@ def _expect_image(result: regpeek.InspectResult, image: PushedImage) -> None:
     assert [str(layer.digest) for layer in result.layers] == [layer.digest for layer in image.layers]
     assert [layer.size for layer in result.layers] == [layer.size for layer in image.layers]
     assert [layer.media_type for layer in result.layers] == [layer.media_type for layer in image.layers]
-    assert [layer.diff_id for layer in result.layers] == list(image.diff_ids)
+    assert [str(layer.diff_id) for layer in result.layers] == list(image.diff_ids)
     assert result.size == sum(layer.size for layer in image.layers)
-    data = result.to_json()
+    data = result.to_dict()
     assert data["env"] == inner["Env"]
     assert data["entrypoint"] == inner["Entrypoint"]
     assert data["cmd"] == inner["Cmd"]

@@ -36,13 +36,13 @@ def test_platform_choice(api: Api, registry: Registry, samples: dict[str, Any], 
     result = api.call(registry, "inspect", f"{registry.host}/samples/index", platform=wanted)
     child = index.child(*chosen)
     assert str(result.digest) == child.digest
-    assert result.to_json()["labels"]["org.regpeek.formats.platform"] == child.platform.label
+    assert result.to_dict()["labels"]["org.regpeek.formats.platform"] == child.platform.label
 
 
 def test_windows_os_version_reported(api: Api, registry: Registry, samples: dict[str, Any]) -> None:
     result = api.call(registry, "inspect", f"{registry.host}/samples/list", platform="windows/amd64")
     assert result.platform.os_version == "10.0.17763.4010"
-    assert result.to_json()["platform"]["os_version"] == "10.0.17763.4010"
+    assert result.to_dict()["platform"]["os_version"] == "10.0.17763.4010"
 
 
 @pytest.mark.parametrize(

@@ -32,7 +32,7 @@ def test_signed_schema1_inspect(
     assert result.schema_version == 1
     assert result.config_digest is None
     assert result.index_digest is None
-    data = result.to_json()
+    data = result.to_dict()
     newest = pushed.history[0]
     assert data["env"] == newest["config"]["Env"]
     assert data["entrypoint"] == newest["config"]["Entrypoint"]
@@ -109,7 +109,7 @@ def test_converted_schema1_pushed_back(
     result = api.call(schema1_registry, "inspect", f"{schema1_registry.host}/samples/docker:as-schema1")
     assert str(result.digest) == announced
     assert result.schema_version == 1
-    assert result.to_json()["env"] == schema1_samples["samples/docker"].config_json["config"]["Env"]
+    assert result.to_dict()["env"] == schema1_samples["samples/docker"].config_json["config"]["Env"]
 
 
 def test_schema1_digest_mismatch_by_digest(api: Api, schema1_registry: Registry,

@@ -805,7 +805,7 @@ def test_inspect_through_an_index(make: MakeDriver) -> None:
     server.route(REGISTRY, f"/v2/{REPO}/manifests/{MANIFEST_DIGEST}", lambda r: manifest_response())
     server.route(REGISTRY, BLOB_PATH, lambda r: httpx.Response(200, content=CONFIG))
     result = make(server).call("inspect", REF)
-    data = result.to_json()
+    data = result.to_dict()
     assert data["digest"] == MANIFEST_DIGEST
     assert data["index_digest"] == sha256(index_body)
     assert data["config_digest"] == sha256(CONFIG)

@@ -243,7 +243,7 @@ def test_info(tmp_path: Path) -> None:
     (tmp_path / "cache" / "blobs" / "sha256" / "README").write_text("not an entry")
     info = cache.info()
     assert info == CacheInfo(tmp_path / "cache", 2, 30, 1000, 0, 0, 5000)
-    assert info.to_json() == {
+    assert info.to_dict() == {
         "path": str(tmp_path / "cache"),
         "enabled": True,
         "entries": 2,
@@ -276,7 +276,7 @@ def test_prune_to_a_bound_and_to_zero(tmp_path: Path) -> None:
     assert {p.name for p in entry_files(tmp_path)} == {entries[3][0].hex, entries[4][0].hex}
     assert cache.prune(0) == PruneResult(2, 200)
     assert cache.info().entries == 0
-    assert cache.prune(0).to_json() == {"removed": 0, "freed_bytes": 0}
+    assert cache.prune(0).to_dict() == {"removed": 0, "freed_bytes": 0}
 
 
 def test_prune_of_a_missing_cache_creates_nothing(tmp_path: Path) -> None:
@@ -329,7 +329,7 @@ def test_null_cache_stores_nothing() -> None:
     with pytest.raises(DigestMismatchError):
         cache.put(digest, b"wrong")
     assert cache.info() == CacheInfo(None, 0, 0, 0)
-    assert cache.info().to_json() == {
+    assert cache.info().to_dict() == {
         "path": None,
         "enabled": False,
         "entries": 0,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime
 import json
 from typing import Any
 
@@ -80,7 +81,8 @@ def test_image_config_fields() -> None:
     assert config.raw == CONFIG_RAW
     assert config.digest == compute(CONFIG_RAW)
     assert config.platform == Platform("linux", "amd64")
-    assert config.created == "2024-05-01T12:00:00Z"
+    assert config.created_raw == "2024-05-01T12:00:00Z"
+    assert config.created == datetime.datetime(2024, 5, 1, 12, 0, tzinfo=datetime.timezone.utc)
     assert config.author == "Builder"
     assert config.docker_version == "24.0.7"
     assert config.env == ["PATH=/bin", "A=1"]
@@ -92,7 +94,7 @@ def test_image_config_fields() -> None:
     assert config.exposed_ports == ["53/udp", "8080/tcp"]
     assert config.volumes == ["/data", "/var/lib"]
     assert config.stop_signal == "SIGTERM"
-    assert config.diff_ids == [fake_digest("diff1"), fake_digest("diff2")]
+    assert config.diff_ids == [Digest.parse(fake_digest("diff1")), Digest.parse(fake_digest("diff2"))]
     assert config.history == [
         HistoryEntry("2024-05-01T11:00:00Z", "ADD rootfs.tar /", None, "base", False),
         HistoryEntry("2024-05-01T11:30:00Z", "ENV A=1", None, None, True),
@@ -159,7 +161,7 @@ def test_inspect_single_platform_image_to_json() -> None:
         manifest=manifest,
         config=config,
     )
-    data = result.to_json()
+    data = result.to_dict()
     assert set(data) == TOP_KEYS
     assert data == {
         "reference": "ghcr.io/org/app:1.0",
@@ -234,8 +236,8 @@ def test_inspect_diff_ids_dropped_when_counts_differ() -> None:
     result = build_inspect(
         reference="r", registry="x", repository="y", tag=None, manifest=manifest, config=config
     )
-    assert [layer["diff_id"] for layer in result.to_json()["layers"]] == [None, None]
-    assert result.to_json()["tag"] is None
+    assert [layer["diff_id"] for layer in result.to_dict()["layers"]] == [None, None]
+    assert result.to_dict()["tag"] is None
 
 
 def _index(*entries: dict[str, Any]) -> Index:
@@ -261,7 +263,7 @@ def test_inspect_from_index_lists_runnable_platforms() -> None:
         index=idx,
         entry_platform=idx.manifests[0].platform,
     )
-    data = result.to_json()
+    data = result.to_dict()
     assert set(data) == TOP_KEYS
     assert data["index_digest"] == str(idx.digest)
     assert data["digest"] == str(manifest.digest)
@@ -337,7 +339,7 @@ def test_inspect_schema1() -> None:
         manifest=manifest,
         config=config_from_schema1(manifest),
     )
-    data = result.to_json()
+    data = result.to_dict()
     assert set(data) == TOP_KEYS
     assert data["schema_version"] == 1
     assert data["media_type"] == mt.SCHEMA1
@@ -368,7 +370,7 @@ def test_inspect_size_sums_compressed_layer_sizes() -> None:
         reference="r", registry="x", repository="y", tag="t", manifest=manifest, config=_config({})
     )
     assert result.size == 12
-    assert result.to_json()["size"] == 12
+    assert result.to_dict()["size"] == 12
 
 
 def test_inspect_with_zero_layers() -> None:
@@ -376,6 +378,6 @@ def test_inspect_with_zero_layers() -> None:
     result = build_inspect(
         reference="r", registry="x", repository="y", tag="t", manifest=manifest, config=_config({})
     )
-    assert result.to_json()["size"] == 0
-    assert result.to_json()["layers"] == []
+    assert result.to_dict()["size"] == 0
+    assert result.to_dict()["layers"] == []
     assert result.config_digest == Digest.parse(fake_digest("config"))

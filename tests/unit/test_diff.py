@@ -285,7 +285,7 @@ def test_one_field_differs(edit: Edit, expected: dict[str, Any]) -> None:
     a = image()
     b = image("registry.example/app:2", edit=edit)
     diff = diff_images(a, b)
-    assert diff.to_json() == {**unchanged(a, b), **expected}
+    assert diff.to_dict() == {**unchanged(a, b), **expected}
     assert not diff.identical
     assert diff.has_changes == bool(expected)
 
@@ -294,7 +294,7 @@ def test_layers_differ() -> None:
     a = image()
     b = image(layers=[descriptor(seed="l1", size=1000), descriptor(seed="l3", size=4096)])
     diff = diff_images(a, b)
-    assert diff.to_json() == {
+    assert diff.to_dict() == {
         **unchanged(a, b),
         "layers": {
             "shared": [{"digest": L1, "size": 1000}],
@@ -312,7 +312,7 @@ def test_repeated_layer_digests_count_as_often_as_they_appear() -> None:
     b = image(
         layers=[descriptor(seed="l1", size=10), descriptor(seed="l3", size=7), descriptor(seed="l3", size=7)]
     )
-    assert diff_images(a, b).to_json()["layers"] == {
+    assert diff_images(a, b).to_dict()["layers"] == {
         "shared": [{"digest": L1, "size": 10}],
         "added": [{"digest": L3, "size": 7}, {"digest": L3, "size": 7}],
         "removed": [{"digest": L1, "size": 10}, {"digest": L2, "size": 5}],
@@ -323,7 +323,7 @@ def test_repeated_layer_digests_count_as_often_as_they_appear() -> None:
 def test_manifest_media_type_and_annotations_differ() -> None:
     a = image(annotations={"org.opencontainers.image.revision": "abc", "gone": "x"})
     b = image(media_type=mt.DOCKER_MANIFEST, annotations={"org.opencontainers.image.revision": "def"})
-    assert diff_images(a, b).to_json() == {
+    assert diff_images(a, b).to_dict() == {
         **unchanged(a, b),
         "media_type": {"before": mt.OCI_MANIFEST, "after": mt.DOCKER_MANIFEST},
         "annotations": {
@@ -340,8 +340,8 @@ def test_identical_images_under_different_references() -> None:
     diff = diff_images(a, b)
     assert diff.identical
     assert not diff.has_changes
-    assert diff.to_json() == unchanged(a, b, identical=True)
-    assert diff.to_json()["before"]["digest"] == diff.to_json()["after"]["digest"]
+    assert diff.to_dict() == unchanged(a, b, identical=True)
+    assert diff.to_dict()["before"]["digest"] == diff.to_dict()["after"]["digest"]
 
 
 def test_identical_wins_over_anything_else_the_results_say() -> None:
@@ -355,7 +355,7 @@ def test_digests_differ_but_no_compared_field_does() -> None:
     a = image()
     b = image(edit=top_field("comment", "rebuilt"))  # a config key the diff does not look at
     diff = diff_images(a, b)
-    assert diff.to_json() == unchanged(a, b)
+    assert diff.to_dict() == unchanged(a, b)
     assert not diff.identical
     assert not diff.has_changes
 
@@ -395,7 +395,7 @@ def test_schema1_against_oci_sizes_unknown() -> None:
     diff = diff_images(a, b)
     assert a.size is None
     assert diff.size_change is None
-    assert diff.to_json() == {
+    assert diff.to_dict() == {
         **unchanged(a, b),
         "media_type": {"before": mt.SCHEMA1, "after": mt.OCI_MANIFEST},
         "created": {"before": "2020-01-01T00:00:00Z", "after": "2024-05-01T12:00:00Z"},

@@ -302,7 +302,7 @@ def _inspect_json(
         reference="registry.example/app:1", registry="registry.example", repository="app", tag="1",
         manifest=manifest, config=config, index=index, entry_platform=platform,
     )  # fmt: skip
-    json.dumps(result.to_json())
+    json.dumps(result.to_dict())
 
 
 def _check_manifest(data: bytes, content_type: str | None, algorithm: str = "sha256") -> None:
@@ -472,7 +472,7 @@ def test_platform_text_parses_or_raises_usage_error(text: str) -> None:
 def test_platform_json_never_raises(document: dict[str, Any]) -> None:
     platform = Platform.from_json(document)
     assert all(isinstance(part, str) for part in (platform.os, platform.architecture, platform.variant))
-    json.dumps(platform.to_json())
+    json.dumps(platform.to_dict())
 
 
 # -- WWW-Authenticate ----------------------------------------------------------------------------

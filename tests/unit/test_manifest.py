@@ -134,7 +134,7 @@ def test_image_manifest_fields() -> None:
     assert dict(manifest.annotations) == {"org.opencontainers.image.title": "x"}
     assert manifest.subject == Descriptor(mt.OCI_MANIFEST, Digest.parse(fake_digest("subject")), 321)
     assert manifest.artifact_type == "application/vnd.example+type"
-    assert manifest.config.to_json() == {
+    assert manifest.config.to_dict() == {
         "media_type": mt.OCI_CONFIG,
         "digest": fake_digest("config"),
         "size": 1234,

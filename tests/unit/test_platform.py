@@ -142,7 +142,7 @@ def test_describe_and_to_json() -> None:
     windows = Platform.parse("windows(10.0.17763.4010)/amd64")
     assert str(windows) == "windows/amd64"
     assert windows.describe() == "windows/amd64 (10.0.17763.4010)"
-    assert windows.to_json() == {
+    assert windows.to_dict() == {
         "os": "windows",
         "architecture": "amd64",
         "variant": None,
@@ -150,7 +150,7 @@ def test_describe_and_to_json() -> None:
     }
     arm = Platform.parse("linux/arm/v6")
     assert arm.describe() == "linux/arm/v6"
-    assert arm.to_json() == {"os": "linux", "architecture": "arm", "variant": "v6", "os_version": None}
+    assert arm.to_dict() == {"os": "linux", "architecture": "arm", "variant": "v6", "os_version": None}
 
 
 def test_from_json_reads_os_version_and_features() -> None:

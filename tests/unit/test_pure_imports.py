@@ -20,11 +20,13 @@ PACKAGES = {"regpeek"} | {f"regpeek.{p.parent.name}" for p in PACKAGE.glob("*/__
 
 # Standard-library modules a pure module may use: data handling only.
 STDLIB_ALLOWED = {
-    "__future__", "base64", "binascii", "collections", "collections.abc", "dataclasses", "enum",
+    "__future__", "base64", "binascii", "collections", "collections.abc", "dataclasses", "datetime", "enum",
     "functools", "hashlib", "itertools", "json", "math", "operator", "re", "string", "typing",
 }  # fmt: skip
 # Builtins that reach outside the process's own data.
 FORBIDDEN_CALLS = {"open", "input", "print", "__import__", "eval", "exec", "compile", "breakpoint"}
+# Methods that read the clock (datetime is allowed for its values, not for the time of day).
+FORBIDDEN_METHODS = {"now", "today", "utcnow", "fromtimestamp", "utcfromtimestamp", "time", "monotonic"}
 
 
 def _imports(tree: ast.AST) -> list[str]:
@@ -67,7 +69,15 @@ def test_pure_module_makes_no_outside_calls(name: str) -> None:
         for node in ast.walk(_tree(name))
         if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id in FORBIDDEN_CALLS
     ]
+    clock = [
+        node.func.attr
+        for node in ast.walk(_tree(name))
+        if isinstance(node, ast.Call)
+        and isinstance(node.func, ast.Attribute)
+        and node.func.attr in FORBIDDEN_METHODS
+    ]
     assert calls == []
+    assert clock == []
 
 
 def test_checker_catches_impure_code() -> None:

@@ -380,7 +380,7 @@ def test_config_from_schema1() -> None:
     assert config.user == "app"
     assert config.exposed_ports == ["443/tcp", "80/tcp"]
     assert config.volumes == ["/data"]
-    assert config.created == "2024-01-03T00:00:00Z"
+    assert config.created_raw == "2024-01-03T00:00:00Z"
     assert config.author == "Someone <someone@example.com>"
     assert config.docker_version == "20.10.7"
     assert str(config.platform) == "linux/arm64"

@@ -131,7 +131,7 @@ def test_inspect_reads_source_config_and_labels(tmp_path: Path) -> None:
         write_apptainer_sif(
             out, meta, io.BytesIO(b"hsqs"), architecture="arm64", image_id=IMAGE_ID, created_at=5
         )
-    result = inspect_sif(tmp_path / "app.sif").to_json()
+    result = inspect_sif(tmp_path / "app.sif").to_dict()
     assert result["source"] == {
         "bootstrap": "docker", "from": f"example.org/app@{DIGEST}", "reference": "example.org/app", "digest": DIGEST,
         "base_name": "example.org/app:2", "base_digest": "sha256:" + "34" * 32,
@@ -157,7 +157,7 @@ def test_inspect_reads_source_config_and_labels(tmp_path: Path) -> None:
 def test_inspect_of_a_full_image_config_and_of_broken_metadata(tmp_path: Path) -> None:
     write(tmp_path / "a.sif", [(ObjectInput(DataType.GENERIC_JSON, name="oci-config.json"), CONFIG),
                                (ObjectInput(DataType.GENERIC_JSON, name="inspect-metadata.json"), b"{nope")])  # fmt: skip
-    result = inspect_sif(tmp_path / "a.sif").to_json()
+    result = inspect_sif(tmp_path / "a.sif").to_dict()
     assert result["oci_config"]["kind"] == "image-config" and result["oci_config"]["entrypoint"] == [
         "/bin/app"
     ]
@@ -171,7 +171,7 @@ def test_inspect_leaves_oversized_metadata_unread(tmp_path: Path) -> None:
     big.write_bytes(b" " * (4 * 1024 * 1024 + 1))
     with big.open("rb") as stream:
         write(tmp_path / "a.sif", [(ObjectInput(DataType.DEFFILE), stream)])
-    result = inspect_sif(tmp_path / "a.sif").to_json()
+    result = inspect_sif(tmp_path / "a.sif").to_dict()
     assert result["definition"] is None
     assert result["warnings"] == ["SIF object 1 is 4194305 bytes (over 4194304); not read"]
 

@@ -40,7 +40,7 @@ def info_command(cache_dir: str | None, as_json: bool) -> None:
     """Where the cache is, how many entries it holds and how big it is."""
     info = _cache(cache_dir).info()
     if as_json:
-        echo_json(info.to_json())
+        echo_json(info.to_dict())
         return
     total = info.entries + info.layer_entries
     echo(f"{info.path}: {total} entries, {human_size(info.bytes + info.layer_bytes)}")

@@ -29,7 +29,7 @@ def diff_command(
         after = client.inspect(ref_b, platform_b or settings.platform)
     difference = diff_images(before, after)
     if as_json:
-        echo_json(difference.to_json())
+        echo_json(difference.to_dict())
     else:
         from regpeek.cli.diffview import render_diff
         from regpeek.cli.render import make_console

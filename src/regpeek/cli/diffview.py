@@ -118,7 +118,7 @@ def _set_section(console: Console, title: str, diff: SetDiff) -> None:
 
 
 def _total(layers: tuple[Layer, ...]) -> int | None:
-    sizes = [layer.size for layer in layers]
+    sizes = [layer.known_size for layer in layers]
     return None if any(size is None for size in sizes) else sum(size or 0 for size in sizes)
 
 

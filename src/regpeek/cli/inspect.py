@@ -59,7 +59,7 @@ def inspect_command(
         with session(settings) as client:
             result = client.inspect(refs[0], settings.platform)
         if as_json:
-            echo_json(result.to_json())
+            echo_json(result.to_dict())
         else:
             from regpeek.cli.render import render_inspect
 
@@ -79,7 +79,7 @@ def _inspect_sif(path: str, as_json: bool) -> None:
 
     inspection = inspect_sif(path)
     if as_json:
-        echo_json(inspection.to_json())
+        echo_json(inspection.to_dict())
     else:
         from regpeek.cli.sifview import render_sif
 

@@ -22,7 +22,7 @@ def referrers_command(settings: Settings, ref: str, artifact_type: str | None, a
     with session(settings) as client:
         found = client.referrers(ref, artifact_type)
     if as_json:
-        echo_json(found.to_json())
+        echo_json(found.to_dict())
         return
     if not found.manifests:
         echo(f"no referrers for {found.subject}")
@@ -40,6 +40,6 @@ def ratelimit_command(settings: Settings, ref: str, as_json: bool) -> None:
     with session(settings) as client:
         limit = client.ratelimit(ref)
     if as_json:
-        echo_json(limit.to_json())
+        echo_json(limit.to_dict())
     else:
         echo(limit.describe())

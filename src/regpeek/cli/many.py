@@ -27,7 +27,7 @@ async def _run(settings: Settings, references: Iterable[str], jobs: int) -> int:
         remember_secrets(client.credentials.secrets)
         async for outcome in inspect_many(client, references, platform=platform, jobs=jobs):
             worst = max(worst, outcome.exit_code)
-            line = json_line(outcome.to_json(), out)
+            line = json_line(outcome.to_dict(), out)
             out.write((scrub(line) if outcome.error is not None else line) + "\n")
         remember_secrets(client.secrets)
     out.flush()

@@ -63,7 +63,7 @@ def pull_command(
             progress=progress,
         )
     if as_json:
-        echo_json(result.to_json())
+        echo_json(result.to_dict())
         return
     fetched = [blob for blob in result.blobs if blob.downloaded]
     skipped = [blob for blob in result.blobs if blob.skipped]

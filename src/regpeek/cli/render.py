@@ -52,7 +52,7 @@ def make_console(width: int = 160) -> Console:
 
 def render_inspect(result: InspectResult, console: Console | None = None) -> None:
     console = console or make_console()
-    data = result.to_json()
+    data = result.to_dict()
     console.print(plain(result.reference, "bold"))
     facts = Table.grid(padding=(0, 2))
     facts.add_column(style="cyan", no_wrap=True)
@@ -126,6 +126,6 @@ def render_inspect(result: InspectResult, console: Console | None = None) -> Non
         for step in history:
             what = (step.created_by or step.comment or "").strip()
             empty = "  (empty layer)" if step.empty_layer else ""
-            table.add_row(plain((step.created or "")[:19]), plain(what + empty, newlines=True))
+            table.add_row(plain((step.created_raw or "")[:19]), plain(what + empty, newlines=True))
         console.print()
         console.print(table)

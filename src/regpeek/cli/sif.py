@@ -113,7 +113,7 @@ def sif_command(
         warn(warning)
     if sandbox:
         if as_json:
-            echo_json(sandbox_result.to_json())
+            echo_json(sandbox_result.to_dict())
         else:
             echo(
                 f"wrote sandbox {out} from {sandbox_result.reference} ({sandbox_result.digest}, "
@@ -121,7 +121,7 @@ def sif_command(
             )
         return
     if as_json:
-        echo_json(result.to_json())
+        echo_json(result.to_dict())
         return
     from regpeek.formats.units import format_size
 

@@ -115,7 +115,7 @@ def render_sif(inspection: SifInspection, console: Console | None = None) -> Non
         console.print(plain(inspection.definition.rstrip("\n"), newlines=True))
 
     if inspection.config is not None:
-        config = inspection.config.to_json()
+        config = inspection.config.to_dict()
         console.print()
         console.print(Text(f"OCI config ({inspection.config.kind}, from oci-config.json)", style="bold"))
         grid = _grid()

@@ -20,7 +20,7 @@ def tags_command(settings: Settings, repository: str, as_json: bool) -> None:
     with session(settings) as client:
         listing = client.list_tags(repository)
     if as_json:
-        echo_json(listing.to_json("tags"))
+        echo_json(listing.to_dict("tags"))
         return
     for tag in listing.names:
         echo(tag)
@@ -36,7 +36,7 @@ def catalog_command(settings: Settings, registry: str, page_size: int | None, as
     with session(settings) as client:
         listing = client.catalog(registry, page_size)
     if as_json:
-        echo_json(listing.to_json("repositories"))
+        echo_json(listing.to_dict("repositories"))
         return
     for name in listing.names:
         echo(name)

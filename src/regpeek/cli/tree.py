@@ -27,7 +27,7 @@ def tree_command(settings: Settings, ref: str, no_referrers: bool, as_json: bool
     with session(settings) as client:
         root = client.tree(ref, with_referrers=not no_referrers)
     if as_json:
-        echo_json(root.to_json())
+        echo_json(root.to_dict())
         return
     from rich.tree import Tree
 

@@ -54,7 +54,7 @@ def unpack_command(
     if warning:
         warn(warning)
     if as_json:
-        echo_json(result.to_json())
+        echo_json(result.to_dict())
         return
     report = result.report
     echo(

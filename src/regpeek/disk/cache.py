@@ -76,6 +76,7 @@ from regpeek.disk.files import (
 )
 from regpeek.errors import UnsafePathError, UsageError
 from regpeek.formats.digest import Digest, DigestVerifier, compute, verify_bytes
+from regpeek.formats.jsonable import JsonResult
 from regpeek.formats.manifest import MAX_MANIFEST_SIZE, Descriptor
 
 __all__ = [
@@ -121,7 +122,7 @@ def default_cache_dir(environ: Mapping[str, str] | None = None) -> Path:
 
 
 @dataclass(frozen=True)
-class CacheInfo:
+class CacheInfo(JsonResult):
     """What the cache holds: manifests and configs (``entries``, ``bytes``, ``max_bytes``) and layers
     (``layer_*``); ``path`` is None for a :class:`NullCache`."""
 
@@ -133,7 +134,7 @@ class CacheInfo:
     layer_bytes: int = 0
     max_layer_bytes: int = 0
 
-    def to_json(self) -> dict[str, Any]:
+    def to_dict(self) -> dict[str, Any]:
         return {
             "path": str(self.path) if self.path is not None else None,
             "enabled": self.path is not None,
@@ -149,7 +150,7 @@ class CacheInfo:
 
 
 @dataclass(frozen=True)
-class PruneResult:
+class PruneResult(JsonResult):
     """Files removed by a prune or clear (stray temp files included) and the bytes they held."""
 
     removed: int = 0
@@ -158,7 +159,7 @@ class PruneResult:
     def __add__(self, other: PruneResult) -> PruneResult:
         return PruneResult(self.removed + other.removed, self.freed_bytes + other.freed_bytes)
 
-    def to_json(self) -> dict[str, Any]:
+    def to_dict(self) -> dict[str, Any]:
         return {"removed": self.removed, "freed_bytes": self.freed_bytes}
 
 

@@ -5,17 +5,60 @@ Pure: everything here works on bytes and parsed documents already fetched and ve
 
 from __future__ import annotations
 
+import datetime
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from regpeek.errors import UsageError
 from regpeek.formats import mediatypes as mt
 from regpeek.formats import schema1
 from regpeek.formats.digest import Digest
-from regpeek.formats.manifest import ImageManifest, Index, parse_json_object
+from regpeek.formats.jsonable import JsonResult
+from regpeek.formats.manifest import Descriptor, ImageManifest, Index, parse_json_object
 from regpeek.formats.platform import Platform
 
-__all__ = ["HistoryEntry", "ImageConfig", "InspectResult", "Layer", "build_inspect", "config_from_schema1"]
+__all__ = [
+    "HistoryEntry",
+    "ImageConfig",
+    "InspectResult",
+    "Layer",
+    "PlatformEntry",
+    "build_inspect",
+    "config_from_schema1",
+    "parse_time",
+]
+
+_TIME_RE = re.compile(
+    r"(\d{4})-(\d{2})-(\d{2})[Tt ](\d{2}):(\d{2}):(\d{2})(?:\.(\d+))?\s*(?:([Zz])|([+-])(\d{2}):?(\d{2}))"
+)
+
+
+def parse_time(text: str | None) -> datetime.datetime | None:
+    """An RFC 3339 time as images write it (Go's layout: nanoseconds, ``Z`` or an offset) as a
+    timezone-aware datetime (to the microsecond); None when absent or not such a time.
+
+    >>> parse_time("2024-05-01T12:00:00.123456789Z")
+    datetime.datetime(2024, 5, 1, 12, 0, 0, 123456, tzinfo=datetime.timezone.utc)
+    """
+    match = _TIME_RE.fullmatch(text.strip()) if text else None
+    if match is None:
+        return None
+    year, month, day, hour, minute, second = (int(part) for part in match.groups()[:6])
+    fraction, zulu, sign, offset_hours, offset_minutes = match.groups()[6:]
+    zone = datetime.timezone.utc
+    if not zulu:
+        offset = datetime.timedelta(hours=int(offset_hours), minutes=int(offset_minutes))
+        if offset >= datetime.timedelta(hours=24):
+            return None
+        zone = datetime.timezone(-offset if sign == "-" else offset)
+    try:
+        return datetime.datetime(
+            year, month, day, hour, minute, min(second, 59), int((fraction or "0")[:6].ljust(6, "0")), zone
+        )
+    except ValueError:
+        return None
 
 
 def _str(value: Any) -> str | None:
@@ -36,15 +79,22 @@ def _keys(value: Any) -> list[str]:
 
 @dataclass(frozen=True)
 class HistoryEntry:
-    created: str | None
+    """One step of a config's history; ``created_raw`` is the time as written, ``created`` parsed."""
+
+    created_raw: str | None
     created_by: str | None
     author: str | None
     comment: str | None
     empty_layer: bool
 
-    def to_json(self) -> dict[str, Any]:
+    @property
+    def created(self) -> datetime.datetime | None:
+        """When the step ran, timezone-aware; None when absent or not an RFC 3339 time."""
+        return parse_time(self.created_raw)
+
+    def to_dict(self) -> dict[str, Any]:
         return {
-            "created": self.created,
+            "created": self.created_raw,
             "created_by": self.created_by,
             "author": self.author,
             "comment": self.comment,
@@ -56,11 +106,14 @@ class HistoryEntry:
 class ImageConfig:
     """An image config: the raw bytes (as served, or synthesized for schema1) and the fields in them."""
 
-    raw: bytes
+    raw: bytes = field(repr=False)
     digest: Digest | None  # None when synthesized from schema1 history
-    document: Mapping[str, Any]
+    document: Mapping[str, Any] = field(repr=False)
     #: What a schema1 history holds that an OCI config has no place for (``docker_version``).
-    legacy: Mapping[str, Any] = field(default_factory=dict)
+    legacy: Mapping[str, Any] = field(default_factory=dict, repr=False)
+
+    def __repr__(self) -> str:
+        return f"ImageConfig(digest={self.digest!r}, platform={str(self.platform)!r}, created={self.created_raw!r})"
 
     @classmethod
     def parse(cls, raw: bytes, digest: Digest | None) -> ImageConfig:
@@ -79,7 +132,13 @@ class ImageConfig:
         return Platform.from_json(self.document)
 
     @property
-    def created(self) -> str | None:
+    def created(self) -> datetime.datetime | None:
+        """When the image was built, timezone-aware; None when absent or not an RFC 3339 time."""
+        return parse_time(self.created_raw)
+
+    @property
+    def created_raw(self) -> str | None:
+        """``created`` as the config writes it."""
         return _str(self.document.get("created"))
 
     @property
@@ -128,10 +187,17 @@ class ImageConfig:
         return {str(k): str(v) for k, v in labels.items()} if isinstance(labels, dict) else {}
 
     @property
-    def diff_ids(self) -> list[str]:
+    def diff_ids(self) -> list[Digest]:
+        """``rootfs.diff_ids``: the digests of the uncompressed layers, base first (empty when one is
+        not a valid digest)."""
         rootfs = self.document.get("rootfs")
         ids = rootfs.get("diff_ids") if isinstance(rootfs, dict) else None
-        return [str(item) for item in ids] if isinstance(ids, list) else []
+        if not isinstance(ids, list):
+            return []
+        try:
+            return [Digest.parse(item) for item in ids if isinstance(item, str)]
+        except UsageError:
+            return []
 
     @property
     def history(self) -> list[HistoryEntry]:
@@ -140,7 +206,7 @@ class ImageConfig:
             return []
         return [
             HistoryEntry(
-                created=_str(entry.get("created")),
+                created_raw=_str(entry.get("created")),
                 created_by=_str(entry.get("created_by")),
                 author=_str(entry.get("author")),
                 comment=_str(entry.get("comment")),
@@ -162,19 +228,33 @@ def config_from_schema1(manifest: schema1.Schema1Manifest) -> ImageConfig:
 
 
 @dataclass(frozen=True)
-class Layer:
-    digest: Digest
-    size: int | None
-    media_type: str
-    diff_id: str | None
-    urls: tuple[str, ...] = ()
+class Layer(Descriptor):
+    """A layer of an image: its descriptor (``size`` is -1 for schema1, which gives none) and
+    ``diff_id``, the digest of its uncompressed tar from the config (None when unknown)."""
 
-    def to_json(self) -> dict[str, Any]:
+    diff_id: Digest | None = None
+
+    @classmethod
+    def of(cls, descriptor: Descriptor, diff_id: Digest | None = None) -> Layer:
+        """A layer from a manifest's layer descriptor."""
+        return cls(
+            media_type=descriptor.media_type,
+            digest=descriptor.digest,
+            size=descriptor.size,
+            platform=descriptor.platform,
+            urls=descriptor.urls,
+            annotations=descriptor.annotations,
+            artifact_type=descriptor.artifact_type,
+            data=descriptor.data,
+            diff_id=diff_id,
+        )
+
+    def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {
             "digest": str(self.digest),
-            "size": self.size,
+            "size": self.known_size,
             "media_type": self.media_type,
-            "diff_id": self.diff_id,
+            "diff_id": str(self.diff_id) if self.diff_id else None,
         }
         if self.urls:
             out["urls"] = list(self.urls)
@@ -188,9 +268,9 @@ class PlatformEntry:
     media_type: str
     size: int
 
-    def to_json(self) -> dict[str, Any]:
+    def to_dict(self) -> dict[str, Any]:
         return {
-            **self.platform.to_json(),
+            **self.platform.to_dict(),
             "digest": str(self.digest),
             "media_type": self.media_type,
             "size": self.size,
@@ -198,7 +278,7 @@ class PlatformEntry:
 
 
 @dataclass(frozen=True)
-class InspectResult:
+class InspectResult(JsonResult):
     """Everything ``regpeek inspect`` reports about one image; :meth:`to_json` gives the documented keys."""
 
     reference: str
@@ -220,12 +300,12 @@ class InspectResult:
     @property
     def size(self) -> int | None:
         """Sum of the compressed layer sizes, or None when they are unknown (schema1)."""
-        sizes = [layer.size for layer in self.layers]
+        sizes = [layer.known_size for layer in self.layers]
         if self.schema_version == 1 or any(size is None for size in sizes):
             return None
         return sum(size or 0 for size in sizes)
 
-    def to_json(self) -> dict[str, Any]:
+    def to_dict(self) -> dict[str, Any]:
         config = self.config
         return {
             "reference": self.reference,
@@ -236,11 +316,11 @@ class InspectResult:
             "index_digest": str(self.index_digest) if self.index_digest else None,
             "media_type": self.media_type,
             "schema_version": self.schema_version,
-            "platform": self.platform.to_json(),
-            "platforms": [entry.to_json() for entry in self.platforms]
+            "platform": self.platform.to_dict(),
+            "platforms": [entry.to_dict() for entry in self.platforms]
             if self.platforms is not None
             else None,
-            "created": config.created,
+            "created": config.created_raw,
             "author": config.author,
             "docker_version": config.docker_version,
             "config_digest": str(self.config_digest) if self.config_digest else None,
@@ -253,8 +333,8 @@ class InspectResult:
             "exposed_ports": config.exposed_ports,
             "volumes": config.volumes,
             "stop_signal": config.stop_signal,
-            "layers": [layer.to_json() for layer in self.layers],
-            "history": [entry.to_json() for entry in config.history],
+            "layers": [layer.to_dict() for layer in self.layers],
+            "history": [entry.to_dict() for entry in config.history],
             "size": self.size,
             "annotations": dict(self.annotations),
         }
@@ -273,16 +353,11 @@ def _platforms(index: Index | None) -> list[PlatformEntry] | None:
 def _layers(manifest: ImageManifest | schema1.Schema1Manifest, config: ImageConfig) -> list[Layer]:
     if isinstance(manifest, schema1.Schema1Manifest):
         return [
-            Layer(layer.blob_sum, None, mt.DOCKER_LAYER, None)
-            for layer in manifest.layers
-            if not layer.throwaway
+            Layer(mt.DOCKER_LAYER, layer.blob_sum, -1) for layer in manifest.layers if not layer.throwaway
         ]
     diff_ids = config.diff_ids
     usable = len(diff_ids) == len(manifest.layers)
-    return [
-        Layer(layer.digest, layer.size, layer.media_type, diff_ids[i] if usable else None, layer.urls)
-        for i, layer in enumerate(manifest.layers)
-    ]
+    return [Layer.of(layer, diff_ids[i] if usable else None) for i, layer in enumerate(manifest.layers)]
 
 
 def build_inspect(

@@ -45,6 +45,7 @@ from typing import Any, Generic, TypeVar
 
 from regpeek.formats.config import HistoryEntry, InspectResult, Layer
 from regpeek.formats.digest import Digest
+from regpeek.formats.jsonable import JsonResult
 from regpeek.formats.platform import Platform
 
 __all__ = [
@@ -107,7 +108,7 @@ class MappingDiff(Generic[T]):
     def __bool__(self) -> bool:
         return bool(self.added or self.removed or self.changed)
 
-    def to_json(self) -> dict[str, Any]:
+    def to_dict(self) -> dict[str, Any]:
         return {
             "added": dict(self.added),
             "removed": dict(self.removed),
@@ -130,7 +131,7 @@ class SetDiff:
     def __bool__(self) -> bool:
         return bool(self.added or self.removed)
 
-    def to_json(self) -> dict[str, Any]:
+    def to_dict(self) -> dict[str, Any]:
         return {"added": list(self.added), "removed": list(self.removed)}
 
 
@@ -149,7 +150,7 @@ def _match(layers: Sequence[Layer], others: Sequence[Layer]) -> tuple[list[Layer
 
 
 def _layer_json(layer: Layer) -> dict[str, Any]:
-    return {"digest": str(layer.digest), "size": layer.size}
+    return {"digest": str(layer.digest), "size": layer.known_size}
 
 
 @dataclass(frozen=True)
@@ -169,7 +170,7 @@ class LayerDiff:
     def __bool__(self) -> bool:
         return bool(self.added or self.removed)
 
-    def to_json(self) -> dict[str, Any]:
+    def to_dict(self) -> dict[str, Any]:
         return {
             "shared": [_layer_json(layer) for layer in self.shared],
             "added": [_layer_json(layer) for layer in self.added],
@@ -202,11 +203,11 @@ class HistoryDiff:
     def __bool__(self) -> bool:
         return bool(self.added or self.removed)
 
-    def to_json(self) -> dict[str, Any]:
+    def to_dict(self) -> dict[str, Any]:
         return {
             "common": self.common,
-            "added": [entry.to_json() for entry in self.added],
-            "removed": [entry.to_json() for entry in self.removed],
+            "added": [entry.to_dict() for entry in self.added],
+            "removed": [entry.to_dict() for entry in self.removed],
         }
 
 
@@ -224,7 +225,7 @@ class ImageSide:
     def of(cls, result: InspectResult) -> ImageSide:
         return cls(result.reference, result.digest, result.config_digest, result.media_type, result.size)
 
-    def to_json(self) -> dict[str, Any]:
+    def to_dict(self) -> dict[str, Any]:
         return {
             "reference": self.reference,
             "digest": str(self.digest),
@@ -246,11 +247,11 @@ def _words_json(value: Words) -> list[str] | None:
 
 
 def _platform_json(platform: Platform) -> dict[str, str | None]:
-    return platform.to_json()
+    return platform.to_dict()
 
 
 @dataclass(frozen=True)
-class ImageDiff:
+class ImageDiff(JsonResult):
     """The differences between two images; see the module docstring for :meth:`to_json`."""
 
     before: ImageSide
@@ -281,27 +282,27 @@ class ImageDiff:
         groups = [self.env, self.labels, self.annotations, self.exposed_ports, self.volumes]
         return any(value is not None for value in values) or any(groups) or bool(self.layers or self.history)
 
-    def to_json(self) -> dict[str, Any]:
+    def to_dict(self) -> dict[str, Any]:
         return {
-            "before": self.before.to_json(),
-            "after": self.after.to_json(),
+            "before": self.before.to_dict(),
+            "after": self.after.to_dict(),
             "identical": self.identical,
             "media_type": _change_json(self.media_type),
             "platform": _change_json(self.platform, _platform_json),
             "created": _change_json(self.created),
-            "env": self.env.to_json(),
-            "labels": self.labels.to_json(),
-            "annotations": self.annotations.to_json(),
+            "env": self.env.to_dict(),
+            "labels": self.labels.to_dict(),
+            "annotations": self.annotations.to_dict(),
             "entrypoint": _change_json(self.entrypoint, _words_json),
             "cmd": _change_json(self.cmd, _words_json),
             "user": _change_json(self.user),
             "working_dir": _change_json(self.working_dir),
             "stop_signal": _change_json(self.stop_signal),
-            "exposed_ports": self.exposed_ports.to_json(),
-            "volumes": self.volumes.to_json(),
-            "layers": self.layers.to_json(),
+            "exposed_ports": self.exposed_ports.to_dict(),
+            "volumes": self.volumes.to_dict(),
+            "layers": self.layers.to_dict(),
             "size_change": self.size_change,
-            "history": self.history.to_json(),
+            "history": self.history.to_dict(),
         }
 
 
@@ -320,7 +321,7 @@ def env_map(env: Iterable[str]) -> dict[str, str | None]:
 
 def _platform_change(before: Platform, after: Platform) -> Change[Platform] | None:
     """Compared as reported (os, architecture, variant, os version)."""
-    return Change(before, after) if before.to_json() != after.to_json() else None
+    return Change(before, after) if before.to_dict() != after.to_dict() else None
 
 
 def _size_change(before: int | None, after: int | None) -> int | None:
@@ -350,7 +351,7 @@ def diff_images(a: InspectResult, b: InspectResult) -> ImageDiff:
         identical=False,
         media_type=_change(a.media_type, b.media_type),
         platform=_platform_change(a.platform, b.platform),
-        created=_change(before.created, after.created),
+        created=_change(before.created_raw, after.created_raw),
         env=MappingDiff.of(env_map(before.env), env_map(after.env)),
         labels=MappingDiff.of(before.labels, after.labels),
         annotations=MappingDiff.of(a.annotations, b.annotations),

@@ -20,10 +20,27 @@ _DIGEST_RE = re.compile(r"(?P<algorithm>[a-z0-9]+(?:[.+_-][a-z0-9]+)*):(?P<hex>[
 
 @dataclass(frozen=True, order=True)
 class Digest:
-    """A validated content digest such as ``sha256:e3b0...``."""
+    """A content digest such as ``sha256:e3b0...``.
+
+    ``Digest("sha256:e3b0...")`` parses and validates the text (as :meth:`parse`);
+    ``Digest("sha256", "e3b0...")`` takes the two parts as they are. ``str()`` gives the text back.
+
+    >>> Digest("sha256:" + "ab" * 32)
+    Digest('sha256:abababababababababababababababababababababababababababababababab')
+    """
 
     algorithm: str
     hex: str
+
+    def __init__(self, algorithm: str, hex: str | None = None) -> None:
+        if hex is None:
+            parsed = Digest.parse(algorithm)
+            algorithm, hex = parsed.algorithm, parsed.hex
+        object.__setattr__(self, "algorithm", algorithm)
+        object.__setattr__(self, "hex", hex)
+
+    def __repr__(self) -> str:
+        return f"Digest({str(self)!r})"
 
     @classmethod
     def parse(cls, text: str) -> Digest:

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from regpeek.formats.digest import Digest
+from regpeek.formats.jsonable import JsonResult
 from regpeek.formats.manifest import Descriptor
 
 __all__ = ["Listing", "RateLimit", "Referrers"]
@@ -21,19 +22,19 @@ class Listing:
     names: list[str]
     pages: int
 
-    def to_json(self, key: str) -> dict[str, Any]:
+    def to_dict(self, key: str) -> dict[str, Any]:
         return {"source": self.source, key: self.names, "count": len(self.names), "pages": self.pages}
 
 
 @dataclass(frozen=True)
-class Referrers:
+class Referrers(JsonResult):
     """Manifests whose ``subject`` is an image, and how they were found ("api" or "tag")."""
 
     subject: Digest
     manifests: list[Descriptor]
     via: str
 
-    def to_json(self) -> dict[str, Any]:
+    def to_dict(self) -> dict[str, Any]:
         return {
             "subject": str(self.subject),
             "via": self.via,
@@ -62,7 +63,7 @@ def _quota(value: str | None) -> tuple[int | None, int | None]:
 
 
 @dataclass(frozen=True)
-class RateLimit:
+class RateLimit(JsonResult):
     """Docker Hub style ``ratelimit-limit`` / ``ratelimit-remaining`` headers, when a registry sends them.
 
     >>> RateLimit.from_headers({"ratelimit-limit": "100;w=21600", "ratelimit-remaining": "76;w=21600"}).remaining
@@ -100,7 +101,7 @@ class RateLimit:
             parts.append(f"source {self.source}")
         return ", ".join(parts)
 
-    def to_json(self) -> dict[str, Any]:
+    def to_dict(self) -> dict[str, Any]:
         return {
             "limit": self.limit,
             "remaining": self.remaining,

@@ -31,7 +31,7 @@ from regpeek.errors import (
 from regpeek.formats import mediatypes as mt
 from regpeek.formats import schema1
 from regpeek.formats.digest import Digest, compute, verify_bytes
-from regpeek.formats.platform import Matcher, Platform
+from regpeek.formats.platform import Matcher, Platform, only
 
 __all__ = [
     "MAX_MANIFEST_SIZE",
@@ -78,7 +78,13 @@ def _annotations(value: Any) -> dict[str, str]:
 
 @dataclass(frozen=True)
 class Descriptor:
-    """A content descriptor: what a manifest or index says about a blob or a child manifest."""
+    """A content descriptor: what a manifest or index says about a blob or a child manifest.
+
+    ``size`` is in bytes; -1 means unknown (a schema1 manifest gives no layer sizes), as in
+    containers/image. Every blob method of the clients takes a descriptor (or a
+    :class:`~regpeek.formats.config.Layer`, which is one), and checks the blob against its digest and,
+    when known, its size.
+    """
 
     media_type: str
     digest: Digest
@@ -87,7 +93,7 @@ class Descriptor:
     urls: tuple[str, ...] = ()
     annotations: Mapping[str, str] = field(default_factory=dict)
     artifact_type: str | None = None
-    data: bytes | None = None
+    data: bytes | None = field(default=None, repr=False)
 
     @classmethod
     def from_json(cls, value: Any, what: str) -> Descriptor:
@@ -130,6 +136,11 @@ class Descriptor:
         )
 
     @property
+    def known_size(self) -> int | None:
+        """``size``, or None when it is unknown (-1)."""
+        return self.size if self.size >= 0 else None
+
+    @property
     def is_attestation(self) -> bool:
         """A BuildKit attestation entry: never chosen, never listed as a platform."""
         if _ATTESTATION_KEY in self.annotations:
@@ -139,7 +150,7 @@ class Descriptor:
             "unknown",
         )
 
-    def to_json(self) -> dict[str, Any]:
+    def to_dict(self) -> dict[str, Any]:
         return {"media_type": self.media_type, "digest": str(self.digest), "size": self.size}
 
     def to_oci(self) -> dict[str, Any]:
@@ -161,7 +172,7 @@ class ImageManifest:
     media_type: str
     config: Descriptor
     layers: tuple[Descriptor, ...]
-    raw: bytes
+    raw: bytes = field(repr=False)
     digest: Digest
     annotations: Mapping[str, str] = field(default_factory=dict)
     subject: Descriptor | None = None
@@ -181,7 +192,7 @@ class Index:
 
     media_type: str
     manifests: tuple[Descriptor, ...]
-    raw: bytes
+    raw: bytes = field(repr=False)
     digest: Digest
     annotations: Mapping[str, str] = field(default_factory=dict)
     subject: Descriptor | None = None
@@ -196,8 +207,23 @@ class Index:
             entry for entry in self.manifests if entry.platform is not None and not entry.is_attestation
         )
 
-    def select(self, matcher: Matcher) -> Descriptor:
-        """The best runnable entry for ``matcher`` (the first among equals) or PlatformNotFoundError."""
+    @property
+    def platforms(self) -> list[Platform]:
+        """The platforms of the runnable entries, in index order (attestations left out)."""
+        return [entry.platform for entry in self.runnable if entry.platform is not None]
+
+    def select(self, platform: Platform | str | Matcher) -> Descriptor:
+        """The best runnable entry for ``platform`` (the first among equals), or PlatformNotFoundError.
+
+        ``platform`` is a :class:`~regpeek.formats.platform.Platform`, its text (``"linux/arm64"``), or a
+        :class:`~regpeek.formats.platform.Matcher` (``only(platform, strict=True)`` for no fallbacks); a
+        platform is matched with containerd's fallbacks (``only(platform)``).
+
+        Raises:
+            PlatformNotFoundError: no entry matches (``available`` lists what there is).
+            UsageError: ``platform`` is text that is not a platform.
+        """
+        matcher = platform if isinstance(platform, Matcher) else only(_platform_of(platform))
         best: tuple[tuple[int, int], Descriptor] | None = None
         for entry in self.runnable:
             assert entry.platform is not None
@@ -208,6 +234,10 @@ class Index:
             available = [entry.platform.describe() for entry in self.runnable if entry.platform is not None]
             raise PlatformNotFoundError(str(matcher), available)
         return best[1]
+
+
+def _platform_of(platform: Platform | str) -> Platform:
+    return Platform.parse(platform) if isinstance(platform, str) else platform
 
 
 Manifest = ImageManifest | Index | schema1.Schema1Manifest

@@ -236,7 +236,7 @@ class Platform:
         extra = self.os_version + "".join(f"+{feature}" for feature in self.os_features)
         return f"{self} ({extra})" if extra else str(self)
 
-    def to_json(self) -> dict[str, str | None]:
+    def to_dict(self) -> dict[str, str | None]:
         return {
             "os": self.os,
             "architecture": self.architecture,

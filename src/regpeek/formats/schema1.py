@@ -23,7 +23,7 @@ import base64
 import binascii
 import json
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from regpeek.errors import MalformedError, UsageError
@@ -104,9 +104,9 @@ class Schema1Manifest:
     name: str
     tag: str
     architecture: str
-    layers: tuple[Schema1Layer, ...]  # base first, throwaway entries included
+    layers: tuple[Schema1Layer, ...] = field(repr=False)  # base first, throwaway entries included
     signed: bool
-    raw: bytes
+    raw: bytes = field(repr=False)
     digest: Digest
 
     schema_version = 1

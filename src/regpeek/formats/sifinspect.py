@@ -24,6 +24,7 @@ from typing import Any
 from regpeek.errors import VerificationError
 from regpeek.formats import sif
 from regpeek.formats.config import ImageConfig
+from regpeek.formats.jsonable import JsonResult
 from regpeek.formats.manifest import parse_json_object
 
 __all__ = ["ConfigView", "SifInspection", "SourceInfo", "build_inspection", "definition_header"]
@@ -65,7 +66,7 @@ class SourceInfo:
     base_name: str | None = None
     base_digest: str | None = None
 
-    def to_json(self) -> dict[str, Any]:
+    def to_dict(self) -> dict[str, Any]:
         return {
             "bootstrap": self.bootstrap,
             "from": self.from_,
@@ -83,11 +84,11 @@ class ConfigView:
     kind: str
     config: ImageConfig
 
-    def to_json(self) -> dict[str, Any]:
+    def to_dict(self) -> dict[str, Any]:
         config = self.config
         return {
             "kind": self.kind,
-            "created": config.created,
+            "created": config.created_raw,
             "env": config.env,
             "entrypoint": config.entrypoint,
             "cmd": config.cmd,
@@ -132,7 +133,7 @@ def _descriptor_json(descriptor: sif.Descriptor) -> dict[str, Any]:
 
 
 @dataclass(frozen=True)
-class SifInspection:
+class SifInspection(JsonResult):
     """Everything ``regpeek inspect sif:FILE`` reports."""
 
     path: str
@@ -153,7 +154,7 @@ class SifInspection:
                 return descriptor
         return None
 
-    def to_json(self) -> dict[str, Any]:
+    def to_dict(self) -> dict[str, Any]:
         header = self.header
         primary = self.primary_partition
         return {
@@ -176,9 +177,9 @@ class SifInspection:
             "descriptors": [_descriptor_json(descriptor) for descriptor in self.descriptors],
             "primary_partition": primary.id if primary else None,
             "definition": self.definition,
-            "oci_config": self.config.to_json() if self.config else None,
+            "oci_config": self.config.to_dict() if self.config else None,
             "labels": dict(self.labels) if self.labels is not None else None,
-            "source": self.source.to_json(),
+            "source": self.source.to_dict(),
             "warnings": list(self.warnings),
         }
 

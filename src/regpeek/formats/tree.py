@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from regpeek.formats.digest import Digest
+from regpeek.formats.jsonable import JsonResult
 from regpeek.formats.manifest import Descriptor, ImageManifest, Index
 from regpeek.formats.schema1 import Schema1Manifest
 
@@ -13,7 +14,7 @@ __all__ = ["Node", "image_node", "index_node"]
 
 
 @dataclass
-class Node:
+class Node(JsonResult):
     """One box of the tree: what it is, its digest and size, and what hangs below it."""
 
     kind: str  # "index", "manifest", "config", "layer", "attestation", "referrer", "schema1"
@@ -24,7 +25,7 @@ class Node:
     note: str | None = None
     children: list[Node] = field(default_factory=list)
 
-    def to_json(self) -> dict[str, Any]:
+    def to_dict(self) -> dict[str, Any]:
         return {
             "kind": self.kind,
             "media_type": self.media_type,
@@ -32,7 +33,7 @@ class Node:
             "size": self.size,
             "platform": self.platform,
             "note": self.note,
-            "children": [child.to_json() for child in self.children],
+            "children": [child.to_dict() for child in self.children],
         }
 
 

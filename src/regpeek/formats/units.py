@@ -25,8 +25,8 @@ def parse_size(text: str) -> int:
 
 
 def format_size(size: int | None) -> str:
-    """``1536`` -> ``1.5 KiB``; None -> ``unknown``."""
-    if size is None:
+    """``1536`` -> ``1.5 KiB``; None (or -1, a size a schema1 manifest does not give) -> ``unknown``."""
+    if size is None or size < 0:
         return "unknown"
     value = float(size)
     for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
