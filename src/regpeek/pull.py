@@ -4,8 +4,9 @@
 downloads the blobs concurrently (``jobs`` threads over the client's one connection pool) into a
 staging area inside the layout. Each blob is hashed as it streams to disk and checked against its
 descriptor's digest and size; a connection that drops mid-blob is resumed with ``Range`` when the
-registry answers 206, else restarted. A blob the layout already holds (verified by hashing) is not
-downloaded again. Only when everything is verified are the blobs moved into ``blobs/`` and the image
+registry answers 206, else the blob is read again with what was already received skipped. That is
+the client's blob machinery (:mod:`regpeek.network._async.blobs`), the same as ``open_blob`` and
+``download_blob``. A blob the layout already holds (verified by hashing) is not downloaded again. Only when everything is verified are the blobs moved into ``blobs/`` and the image
 added to ``index.json`` (see :mod:`regpeek.disk.layout`); any failure, or Ctrl-C, leaves the layout as it was.
 
 When the client has a cache (``Client(cache=BlobCache(...))``, the CLI's default), its layer store
@@ -29,7 +30,6 @@ from __future__ import annotations
 import functools
 import gzip
 import json
-import os
 import threading
 import time
 from collections.abc import Callable, Iterable
@@ -38,15 +38,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
-import httpx
-
 from regpeek.disk.cache import LayerStore
 from regpeek.disk.layout import REF_NAME, Layout, Staging, remove_stale_staging
 from regpeek.errors import (
-    AuthError,
-    NotFoundError,
-    RegistryUnavailableError,
-    SizeMismatchError,
     UnsupportedError,
     UsageError,
 )
@@ -58,7 +52,6 @@ from regpeek.formats.platform import Platform, only
 from regpeek.formats.reference import Reference
 from regpeek.formats.schema1 import Schema1Manifest, config_bytes
 from regpeek.network._sync.registry import Client
-from regpeek.network.transport import Attempts, retry_delay
 
 __all__ = ["PullResult", "PulledBlob", "PullProgress", "pull"]
 
@@ -71,8 +64,6 @@ class PullProgress(Protocol):
     def blob_started(self, digest: Digest, size: int, label: str) -> None: ...
 
     def blob_advanced(self, digest: Digest, count: int) -> None: ...
-
-    def blob_restarted(self, digest: Digest, completed: int) -> None: ...
 
     def blob_finished(self, digest: Digest, downloaded: bool) -> None: ...
 
@@ -236,89 +227,33 @@ class _Puller:
                 )
         return self._download(descriptor)
 
-    def _urls(self, descriptor: Descriptor) -> list[httpx.URL]:
-        registry = self.client.blob_url(self.reference.repo, descriptor.digest)
-        if not descriptor.urls:
-            return [registry]
-        foreign = [httpx.URL(url) for url in descriptor.urls if url.startswith(("https://", "http://"))]
-        return [*foreign, registry]
-
     def _download(self, descriptor: Descriptor) -> PulledBlob:
+        """Stream the blob into the staging area with the client's verified, resumable blob reader
+        (a non-distributable layer's URLs first, when allowed); the file counts once verified."""
         digest = descriptor.digest
-        what = f"blob {self.reference.repo}@{digest}"
         path = self.staging.temp_path(digest)
         if self.progress:
             self.progress.blob_started(digest, descriptor.size, descriptor.media_type)
-        urls = self._urls(descriptor)
-        last_error: Exception | None = None
-        for url in urls:
-            try:
-                resumed = self._stream_to(url, path, descriptor, what)
-            except (RegistryUnavailableError, NotFoundError, AuthError) as error:
-                last_error = error  # a foreign URL that fails: try the next, the registry last
-                if url is urls[-1]:
-                    raise
-                continue
-            self.staging.add_file(digest, path)
-            if self.store is not None:
-                self.store.add(descriptor, path, link=self.link)
+
+        def advanced(count: int) -> None:
+            if self.stop.is_set():
+                raise _Stopped
             if self.progress:
-                self.progress.blob_finished(digest, downloaded=True)
-            return PulledBlob(
-                digest, descriptor.size, descriptor.media_type, downloaded=True, resumed=resumed
-            )
-        raise last_error or RegistryUnavailableError(f"no source for {what}")
+                self.progress.blob_advanced(digest, count)
 
-    def _stream_to(self, url: httpx.URL, path: Path, descriptor: Descriptor, what: str) -> int:
-        """Stream ``url`` into ``path``, resuming with Range after a dropped connection; verify at the end."""
-        options = self.client.options
-        verifier = DigestVerifier(descriptor.digest.algorithm)
-        resumed = 0
-        attempts = Attempts(options.retries)  # shared with the request loop's own retries
-        with open(path, "wb") as out:
-            while True:
-                have = verifier.size
-                if have and have == descriptor.size:
-                    break  # everything arrived before the connection dropped: nothing left to ask for
-                headers = {"Range": f"bytes={have}-"} if have else {}
-                try:
-                    with self.client.http.stream(url, headers, what, attempts) as response:
-                        if have and not _resumes_at(response, have):
-                            out.seek(0)
-                            out.truncate()
-                            verifier = DigestVerifier(descriptor.digest.algorithm)
-                            if self.progress:
-                                self.progress.blob_restarted(descriptor.digest, 0)
-                        elif have:
-                            resumed += 1
-                        for chunk in response.iter_bytes():
-                            if self.stop.is_set():
-                                raise _Stopped
-                            if verifier.size + len(chunk) > descriptor.size:
-                                raise SizeMismatchError(what, descriptor.size, verifier.size + len(chunk))
-                            out.write(chunk)
-                            verifier.update(chunk)
-                            if self.progress:
-                                self.progress.blob_advanced(descriptor.digest, len(chunk))
-                    break
-                except httpx.TransportError as error:
-                    if attempts.last:
-                        raise RegistryUnavailableError(
-                            f"connection kept failing while downloading {what}: {error or type(error).__name__}"
-                        ) from None
-                    time.sleep(retry_delay(options, attempts.made, None))
-            out.flush()
-            os.fsync(out.fileno())
-        verifier.verify(what, descriptor.digest, descriptor.size)
-        return resumed
-
-
-def _resumes_at(response: httpx.Response, offset: int) -> bool:
-    """Did the registry answer a Range request with the bytes from ``offset`` on?"""
-    if response.status_code != 206:
-        return False
-    content_range: str = response.headers.get("Content-Range", "")
-    return content_range.startswith(f"bytes {offset}-")
+        _, resumed = self.client._write_blob(
+            self.reference.repo,
+            descriptor,
+            path,
+            use_urls=self.allow_nondistributable,
+            on_progress=advanced,
+        )
+        self.staging.add_file(digest, path)
+        if self.store is not None:
+            self.store.add(descriptor, path, link=self.link)
+        if self.progress:
+            self.progress.blob_finished(digest, downloaded=True)
+        return PulledBlob(digest, descriptor.size, descriptor.media_type, downloaded=True, resumed=resumed)
 
 
 def _diff_id(path: Path) -> str:

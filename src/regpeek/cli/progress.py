@@ -67,12 +67,6 @@ class RichPullProgress:
         self._progress.advance(self._tasks[digest], count)
         self._progress.advance(self._overall, count)
 
-    def blob_restarted(self, digest: Digest, completed: int) -> None:
-        task = self._progress.tasks[self._tasks[digest]]
-        lost = task.completed - completed
-        self._progress.update(self._tasks[digest], completed=completed)
-        self._progress.advance(self._overall, -lost)
-
     def blob_finished(self, digest: Digest, downloaded: bool) -> None:
         task = self._tasks.pop(digest, None)
         if task is not None:

@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING, Any, BinaryIO, cast
 from regpeek.disk.files import exclusive_lock, fsync_dir, write_file_atomically
 from regpeek.errors import MalformedError, NotFoundError, SizeMismatchError, UsageError, VerificationError
 from regpeek.formats import mediatypes as mt
-from regpeek.formats.digest import Digest, DigestVerifier
+from regpeek.formats.digest import BlobCheck, Digest, DigestVerifier
 from regpeek.formats.manifest import MAX_MANIFEST_SIZE, Descriptor
 
 if TYPE_CHECKING:
@@ -286,19 +286,15 @@ def _kind(mode: int) -> str:
 
 
 class VerifyingReader(io.RawIOBase):
-    """Reads ``source`` while hashing it; the read that reaches its end checks the digest and size.
-
-    A mismatch raises before that last read returns, so a consumer that reads to the end (every layer
-    reader drains its stream) never finishes with unverified content.
+    """Reads ``source`` while checking it (:class:`~regpeek.formats.digest.BlobCheck`): the read that
+    brings in the last byte verifies the digest and size before it returns, so a consumer never gets
+    the end of unverified content; a source longer than the descriptor raises as soon as it is.
     """
 
     def __init__(self, source: BinaryIO, descriptor: Descriptor, what: str) -> None:
         super().__init__()
         self._source = source
-        self._descriptor = descriptor
-        self._what = what
-        self._verifier = DigestVerifier(descriptor.digest.algorithm)
-        self._checked = False
+        self._check = BlobCheck(descriptor.digest, descriptor.known_size, what)
 
     def readable(self) -> bool:
         return True
@@ -307,14 +303,10 @@ class VerifyingReader(io.RawIOBase):
         view = memoryview(buffer).cast("B")
         data = self._source.read(len(view))
         if data:
-            self._verifier.update(data)
-            if self._verifier.size > self._descriptor.size:
-                raise SizeMismatchError(self._what, self._descriptor.size, self._verifier.size)
+            self._check.add(data)
             view[: len(data)] = data
             return len(data)
-        if not self._checked:
-            self._verifier.verify(self._what, self._descriptor.digest, self._descriptor.size)
-            self._checked = True
+        self._check.finish()
         return 0
 
     def close(self) -> None:

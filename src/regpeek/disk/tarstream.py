@@ -8,6 +8,9 @@ Decompression (:func:`open_layer`)
     decides: the gzip (``1f 8b``) and zstd (``28 b5 2f fd``) magic numbers are sniffed, so a layer
     whose media type is unknown or wrong still opens; anything else is read as an uncompressed tar.
 
+    :class:`LayerDecoder` does the same for a blob that arrives in chunks (the clients'
+    ``open_blob(..., decompress=True)``, sync and async alike), with bounded output per step.
+
 Reading (:func:`_read_tar`)
     Members come in stream order and tarfile's list of headers is emptied as they go, so memory is
     flat in the number of entries; the stream is then read to its end (checking the gzip trailer).
@@ -24,7 +27,7 @@ import tarfile
 import zlib
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import TYPE_CHECKING, BinaryIO, cast
+from typing import TYPE_CHECKING, Any, BinaryIO, cast
 
 import zstandard
 
@@ -35,7 +38,7 @@ if TYPE_CHECKING:
     from _typeshed import WriteableBuffer
     from typing_extensions import Self
 
-__all__ = ["declared_compression", "open_layer", "sniff_compression"]
+__all__ = ["LayerDecoder", "declared_compression", "open_layer", "sniff_compression"]
 
 GZIP_MAGIC = b"\x1f\x8b"
 ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
@@ -137,6 +140,85 @@ def open_layer(fileobj: BinaryIO, media_type: str) -> BinaryIO:
         reader = zstandard.ZstdDecompressor().stream_reader(source, read_across_frames=True, closefd=False)
         return cast(BinaryIO, reader)
     return cast(BinaryIO, source)
+
+
+class LayerDecoder:
+    """Decompresses a layer blob fed in chunks: gzip (several members, zero padding between them, as
+    gzip reads them), zstd (several frames) or plain, sniffed from the first bytes like
+    :func:`open_layer`.
+
+    :meth:`feed` and :meth:`finish` yield the uncompressed bytes in pieces of at most about
+    :data:`CHUNK` (a zstd step can give up to 32 MiB from 1 KiB of input, the format's worst case), so
+    a small, highly compressed blob never expands all at once in memory. A corrupt or truncated
+    stream raises :class:`~regpeek.errors.MalformedError`.
+    """
+
+    _ZSTD_STEP = 1024  # zstd input per call: its output cannot be bounded otherwise
+
+    def __init__(self) -> None:
+        self.compression: str | None = None
+        self._head = b""
+        self._decoder: Any = None  # zlib's or zstandard's decompressobj, for the current member
+        self._members = 0
+
+    def feed(self, chunk: bytes) -> Iterator[bytes]:
+        """The uncompressed bytes ``chunk`` completes."""
+        if self.compression is None:
+            self._head += chunk
+            if len(self._head) < len(ZSTD_MAGIC):
+                return
+            chunk, self._head = self._head, b""
+            self.compression = sniff_compression(chunk)
+        with _layer_errors():
+            yield from self._decode(chunk)
+
+    def finish(self) -> Iterator[bytes]:
+        """What is left once the blob has ended; raises if the compressed stream stopped mid-way."""
+        if self.compression is None:
+            self.compression = sniff_compression(self._head)
+            with _layer_errors():
+                yield from self._decode(self._head)
+            self._head = b""
+        if self._decoder is not None and not self._decoder.eof:
+            raise MalformedError(f"unreadable layer: the {self.compression} stream is truncated")
+        if self.compression == "gzip" and self._members == 0:
+            raise MalformedError("unreadable layer: an empty gzip stream")
+
+    def _decode(self, data: bytes) -> Iterator[bytes]:
+        if self.compression == "none":
+            if data:
+                yield data
+            return
+        while data:
+            if self._decoder is None:
+                data = self._start_member(data)
+                if not data:
+                    return
+            if self.compression == "gzip":
+                piece = self._decoder.decompress(data, CHUNK)
+                data = self._decoder.unconsumed_tail
+            else:
+                piece = self._decoder.decompress(data[: self._ZSTD_STEP])
+                data = data[self._ZSTD_STEP :]
+            if piece:
+                yield piece
+            if self._decoder.eof:  # a member or frame ended; what follows starts the next one
+                data = self._decoder.unused_data + data
+                self._decoder = None
+
+    def _start_member(self, data: bytes) -> bytes:
+        """Begin the next gzip member or zstd frame; gzip's zero padding between members is skipped."""
+        if self.compression == "gzip":
+            if self._members and not data.strip(b"\0"):
+                return b""
+            data = data.lstrip(b"\0") if self._members else data
+            if not data.startswith(GZIP_MAGIC[: len(data)]):
+                raise MalformedError("unreadable layer: data after the gzip stream")
+            self._decoder = zlib.decompressobj(wbits=31)
+        else:
+            self._decoder = zstandard.ZstdDecompressor().decompressobj()
+        self._members += 1
+        return data
 
 
 # -- reading tars --------------------------------------------------------------------------------

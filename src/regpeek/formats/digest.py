@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 from regpeek.errors import DigestMismatchError, SizeMismatchError, UsageError
 
-__all__ = ["Digest", "DigestVerifier", "compute", "is_digest", "verify_bytes"]
+__all__ = ["BlobCheck", "Digest", "DigestVerifier", "compute", "is_digest", "verify_bytes"]
 
 _HEX_LENGTHS = {"sha256": 64, "sha512": 128}
 _DIGEST_RE = re.compile(r"(?P<algorithm>[a-z0-9]+(?:[.+_-][a-z0-9]+)*):(?P<hex>[a-zA-Z0-9=_-]+)")
@@ -112,6 +112,50 @@ class DigestVerifier:
         actual = self.digest()
         if actual != expected:
             raise DigestMismatchError(what, expected, actual)
+
+
+class BlobCheck:
+    """Checks a blob as it streams past, chunk by chunk: the one verification of every blob reader.
+
+    :meth:`add` hashes a chunk and raises :class:`~regpeek.errors.SizeMismatchError` as soon as there
+    are more bytes than ``size``; it verifies the digest the moment the last byte arrives (when
+    ``size`` is known) and says so, so that a reader raises before it hands that last chunk on.
+    :meth:`finish`, when the source has ended, verifies what is left to verify (a short blob, or one
+    whose size is unknown: ``size`` None).
+    """
+
+    __slots__ = ("_verifier", "digest", "size", "verified", "what")
+
+    def __init__(self, digest: Digest, size: int | None, what: str) -> None:
+        self.digest = digest
+        self.size = size
+        self.what = what
+        self.verified = False
+        self._verifier = DigestVerifier(digest.algorithm)
+
+    @property
+    def seen(self) -> int:
+        """Bytes checked so far."""
+        return self._verifier.size
+
+    def add(self, chunk: bytes) -> bool:
+        """Hash ``chunk``; True when it completes a blob of known size (then verified)."""
+        self._verifier.update(chunk)
+        if self.size is None:
+            return False
+        if self._verifier.size > self.size:
+            raise SizeMismatchError(self.what, self.size, self._verifier.size)
+        if self._verifier.size == self.size and not self.verified:
+            self._verifier.verify(self.what, self.digest, self.size)
+            self.verified = True
+            return True
+        return False
+
+    def finish(self) -> None:
+        """The source ended: raise unless everything was there and matched."""
+        if not self.verified:
+            self._verifier.verify(self.what, self.digest, self.size)
+            self.verified = True
 
 
 def verify_bytes(what: str, data: bytes, expected: Digest, size: int | None = None) -> None:

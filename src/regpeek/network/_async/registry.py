@@ -16,7 +16,6 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
-from dataclasses import dataclass
 from types import TracebackType
 
 import httpx
@@ -40,7 +39,6 @@ from regpeek.formats.listing import Listing, RateLimit, Referrers
 from regpeek.formats.manifest import (
     MAX_MANIFEST_SIZE,
     Descriptor,
-    ImageManifest,
     Index,
     Manifest,
     check_size,
@@ -53,8 +51,13 @@ from regpeek.formats.reference import Reference, Repository
 from regpeek.formats.schema1 import Schema1Manifest
 from regpeek.formats.tree import Node, image_node, index_node
 from regpeek.hostinfo import default_platform
+from regpeek.network._async.blobs import AsyncBlobMethods
 from regpeek.network._async.http import AsyncHTTP
 from regpeek.network.auth import RegistryAuth
+from regpeek.network.common import AnyReference, Resolved
+from regpeek.network.common import as_platform as _platform
+from regpeek.network.common import as_reference as _reference
+from regpeek.network.common import as_repository as _repository
 from regpeek.network.credentials import CredentialStore
 from regpeek.network.transport import HttpOptions, next_page
 
@@ -64,39 +67,7 @@ MAX_TAG_LIST = 64 * 1024 * 1024
 MAX_TAG_PAGES = 10_000
 
 
-AnyReference = Reference | LayoutReference
-
-
-def _reference(ref: AnyReference | str) -> AnyReference:
-    """A registry reference, or ``oci:PATH[:NAME]`` for an image in a local OCI layout."""
-    if isinstance(ref, (Reference, LayoutReference)):
-        return ref
-    return LayoutReference.parse(ref) if ref.startswith("oci:") else Reference.parse(ref)
-
-
-def _repository(repo: Repository | AnyReference | str) -> Repository | LayoutReference:
-    if isinstance(repo, (Repository, LayoutReference)):
-        return repo
-    if isinstance(repo, Reference):
-        return repo.repo
-    return LayoutReference.parse(repo) if repo.startswith("oci:") else Repository.parse(repo)
-
-
-def _platform(platform: Platform | str | None) -> Platform | None:
-    return Platform.parse(platform) if isinstance(platform, str) else platform
-
-
-@dataclass(frozen=True)
-class Resolved:
-    """An image manifest reached from a reference, with the index it was chosen from (if any)."""
-
-    reference: AnyReference
-    manifest: ImageManifest | Schema1Manifest
-    index: Index | None = None
-    entry: Descriptor | None = None
-
-
-class AsyncClient:
+class AsyncClient(AsyncBlobMethods):
     """Reads images from registries; see the README for the full API.
 
     ``platform`` is the default platform for indexes (the host's, ``linux/<arch>``, when omitted).
