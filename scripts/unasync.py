@@ -44,6 +44,7 @@ RULES: list[tuple[str, str]] = [
     (r"\b__aexit__\b", "__exit__"),
     (r"\basyncio\.sleep\b", "time.sleep"),
     (r"\basynccontextmanager\b", "contextmanager"),
+    (r"\bAbstractAsyncContextManager\b", "AbstractContextManager"),
     (r"\bAsyncIterator\b", "Iterator"),
     (r"^import asyncio$", "import time"),
 ]

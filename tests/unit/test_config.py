@@ -13,6 +13,7 @@ from regpeek.formats import mediatypes as mt
 from regpeek.formats.config import HistoryEntry, ImageConfig, build_inspect, config_from_schema1
 from regpeek.formats.digest import Digest, compute
 from regpeek.formats.manifest import MAX_MANIFEST_SIZE, ImageManifest, Index, parse
+from regpeek.formats.reference import Reference
 from regpeek.formats.platform import Platform
 from regpeek.formats.schema1 import Schema1Manifest
 from tests.unit.builders import (
@@ -154,10 +155,7 @@ def test_inspect_single_platform_image_to_json() -> None:
     manifest = _manifest(annotations={"org.opencontainers.image.source": "https://example.com/src"})
     config = ImageConfig.parse(CONFIG_RAW, manifest.config.digest)
     result = build_inspect(
-        reference="ghcr.io/org/app:1.0",
-        registry="ghcr.io",
-        repository="org/app",
-        tag="1.0",
+        reference=Reference.parse("ghcr.io/org/app:1.0"),
         manifest=manifest,
         config=config,
     )
@@ -234,7 +232,7 @@ def test_inspect_diff_ids_dropped_when_counts_differ() -> None:
     manifest = _manifest()
     config = _config({**CONFIG_DOC, "rootfs": {"type": "layers", "diff_ids": [fake_digest("only-one")]}})
     result = build_inspect(
-        reference="r", registry="x", repository="y", tag=None, manifest=manifest, config=config
+        reference=Reference.parse("x/y@" + fake_digest("m")), manifest=manifest, config=config
     )
     assert [layer["diff_id"] for layer in result.to_dict()["layers"]] == [None, None]
     assert result.to_dict()["tag"] is None
@@ -254,10 +252,7 @@ def test_inspect_from_index_lists_runnable_platforms() -> None:
     )
     manifest = _manifest()
     result = build_inspect(
-        reference="docker.io/library/app:latest",
-        registry="docker.io",
-        repository="library/app",
-        tag="latest",
+        reference=Reference.parse("docker.io/library/app:latest"),
         manifest=manifest,
         config=ImageConfig.parse(CONFIG_RAW, manifest.config.digest),
         index=idx,
@@ -299,10 +294,7 @@ def test_inspect_platform_fills_gaps_from_entry(
     config_doc: dict[str, Any], entry_platform: str, expected: str
 ) -> None:
     result = build_inspect(
-        reference="r",
-        registry="x",
-        repository="y",
-        tag="t",
+        reference=Reference.parse("x/y:t"),
         manifest=_manifest(),
         config=_config(config_doc),
         index=_index(entry("linux/amd64")),
@@ -332,10 +324,7 @@ def _schema1() -> Schema1Manifest:
 def test_inspect_schema1() -> None:
     manifest = _schema1()
     result = build_inspect(
-        reference="localhost:5000/old:1",
-        registry="localhost:5000",
-        repository="old",
-        tag="1",
+        reference=Reference.parse("localhost:5000/old:1"),
         manifest=manifest,
         config=config_from_schema1(manifest),
     )
@@ -366,18 +355,14 @@ def test_inspect_schema1() -> None:
 
 def test_inspect_size_sums_compressed_layer_sizes() -> None:
     manifest = _manifest(layers=[descriptor(seed="a", size=5), descriptor(seed="b", size=7)])
-    result = build_inspect(
-        reference="r", registry="x", repository="y", tag="t", manifest=manifest, config=_config({})
-    )
+    result = build_inspect(reference=Reference.parse("x/y:t"), manifest=manifest, config=_config({}))
     assert result.size == 12
     assert result.to_dict()["size"] == 12
 
 
 def test_inspect_with_zero_layers() -> None:
     manifest = _manifest(layers=[])
-    result = build_inspect(
-        reference="r", registry="x", repository="y", tag="t", manifest=manifest, config=_config({})
-    )
+    result = build_inspect(reference=Reference.parse("x/y:t"), manifest=manifest, config=_config({}))
     assert result.to_dict()["size"] == 0
     assert result.to_dict()["layers"] == []
     assert result.config_digest == Digest.parse(fake_digest("config"))

@@ -15,6 +15,7 @@ from regpeek.formats import mediatypes as mt
 from regpeek.formats.config import ImageConfig, InspectResult, build_inspect, config_from_schema1
 from regpeek.formats.diff import ImageDiff, diff_images, env_map
 from regpeek.formats.digest import compute
+from regpeek.formats.reference import Reference
 from regpeek.formats.manifest import ImageManifest, parse
 from regpeek.formats.schema1 import Schema1Manifest
 from tests.unit.builders import EMPTY_LAYER, descriptor, dumps, fake_digest, schema1_document
@@ -73,10 +74,7 @@ def image(
     manifest = parse(dumps(manifest_document))
     assert isinstance(manifest, ImageManifest)
     return build_inspect(
-        reference=reference,
-        registry="registry.example",
-        repository="app",
-        tag=reference.rpartition(":")[2],
+        reference=Reference.parse(reference),
         manifest=manifest,
         config=ImageConfig.parse(raw_config, config_digest),
     )
@@ -84,7 +82,7 @@ def image(
 
 def side(result: InspectResult) -> dict[str, Any]:
     return {
-        "reference": result.reference,
+        "reference": str(result.reference),
         "digest": str(result.digest),
         "config_digest": str(result.config_digest) if result.config_digest else None,
         "media_type": result.media_type,
@@ -380,10 +378,7 @@ def _schema1_image() -> InspectResult:
     manifest = parse(body, "application/json")
     assert isinstance(manifest, Schema1Manifest)
     return build_inspect(
-        reference="old.example/app:1",
-        registry="old.example",
-        repository="app",
-        tag="1",
+        reference=Reference.parse("old.example/app:1"),
         manifest=manifest,
         config=config_from_schema1(manifest),
     )

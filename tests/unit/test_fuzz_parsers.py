@@ -299,7 +299,7 @@ def _inspect_json(
     """What ``regpeek inspect --json`` would print: it must build and serialise."""
     platform = index.runnable[0].platform if index is not None and index.runnable else None
     result = build_inspect(
-        reference="registry.example/app:1", registry="registry.example", repository="app", tag="1",
+        reference=Reference.parse("registry.example/app:1"),
         manifest=manifest, config=config, index=index, entry_platform=platform,
     )  # fmt: skip
     json.dumps(result.to_dict())

@@ -29,10 +29,25 @@ FORBIDDEN_CALLS = {"open", "input", "print", "__import__", "eval", "exec", "comp
 FORBIDDEN_METHODS = {"now", "today", "utcnow", "fromtimestamp", "utcfromtimestamp", "time", "monotonic"}
 
 
+def _type_only(tree: ast.AST) -> set[int]:
+    """The ids of the nodes under ``if TYPE_CHECKING:``: imports there never run."""
+    return {
+        id(inner)
+        for node in ast.walk(tree)
+        if isinstance(node, ast.If) and isinstance(node.test, ast.Name) and node.test.id == "TYPE_CHECKING"
+        for statement in node.body
+        for inner in ast.walk(statement)
+    }
+
+
 def _imports(tree: ast.AST) -> list[str]:
-    """Every module a file imports (``from regpeek import x`` counts as ``regpeek.x``)."""
+    """Every module a file imports at run time (``from regpeek import x`` counts as ``regpeek.x``);
+    type-only imports (under ``if TYPE_CHECKING:``) are left out, they never run."""
     found: list[str] = []
+    skipped = _type_only(tree)
     for node in ast.walk(tree):
+        if id(node) in skipped:
+            continue
         if isinstance(node, ast.Import):
             found += [alias.name for alias in node.names]
         elif isinstance(node, ast.ImportFrom):
@@ -78,6 +93,13 @@ def test_pure_module_makes_no_outside_calls(name: str) -> None:
     ]
     assert calls == []
     assert clock == []
+
+
+def test_type_only_imports_do_not_count() -> None:
+    tree = ast.parse(
+        "from typing import TYPE_CHECKING\nif TYPE_CHECKING:\n    from regpeek.disk.layout import X\n"
+    )
+    assert _imports(tree) == ["typing"]
 
 
 def test_checker_catches_impure_code() -> None:

@@ -22,6 +22,7 @@ from regpeek.formats import mediatypes as mt
 from regpeek.formats.config import ImageConfig, InspectResult, build_inspect
 from regpeek.formats.diff import diff_images
 from regpeek.formats.digest import Digest, compute
+from regpeek.formats.reference import Reference
 from regpeek.formats.manifest import ImageManifest, parse
 from regpeek.formats.terminal import is_safe, safe_json, safe_text
 from regpeek.formats.tree import Node
@@ -193,10 +194,7 @@ def _image(attack: str, *, plain: bool = False) -> InspectResult:
     )
     assert isinstance(manifest, ImageManifest)
     return build_inspect(
-        reference="registry.example/app:1",
-        registry="registry.example",
-        repository="app",
-        tag="1",
+        reference=Reference.parse("registry.example/app:1"),
         manifest=manifest,
         config=ImageConfig.parse(raw, compute(raw)),
     )

@@ -6,19 +6,13 @@ as escapes, no markup, no emoji codes): a plain ``str`` given to a table would b
 
 from __future__ import annotations
 
-import json
-
 from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
 from regpeek.formats.config import InspectResult
-from regpeek.formats.mediatypes import DOCKER_MANIFEST_LIST, OCI_INDEX
 from regpeek.formats.terminal import safe_text
 from regpeek.formats.units import format_size
-
-_INDEX_NAMES = {OCI_INDEX: "OCI index", DOCKER_MANIFEST_LIST: "Docker manifest list"}
-
 
 human_size = format_size
 
@@ -38,10 +32,6 @@ def _short_type(media_type: str) -> str:
     return media_type.removeprefix("application/vnd.")
 
 
-def _words(value: list[str] | None) -> str | None:
-    return json.dumps(value) if value is not None else None
-
-
 def make_console(width: int = 160) -> Console:
     """A console for stdout; when stdout is not a terminal, ``width`` wide, enough never to cut a digest."""
     console = Console(highlight=False)
@@ -52,41 +42,12 @@ def make_console(width: int = 160) -> Console:
 
 def render_inspect(result: InspectResult, console: Console | None = None) -> None:
     console = console or make_console()
-    data = result.to_dict()
-    console.print(plain(result.reference, "bold"))
+    console.print(plain(str(result.reference), "bold"))
     facts = Table.grid(padding=(0, 2))
     facts.add_column(style="cyan", no_wrap=True)
     facts.add_column(overflow="fold")
-
-    def fact(label: str, value: str | list[str] | None) -> None:
-        """A row; a list gives one value per line (a newline inside a value is escaped)."""
-        if value:
-            lines = value if isinstance(value, list) else [value]
-            facts.add_row(label, Text("\n".join(safe_text(line) for line in lines)))
-
-    fact("Digest", data["digest"])
-    if result.index_digest is not None:
-        count = len(result.platforms or [])
-        kind = _INDEX_NAMES.get(result.index_media_type or "", "index")
-        fact("Index", f"{data['index_digest']}  ({kind}, {count} platforms)")
-    fact("Media type", f"{result.media_type} (schema {result.schema_version})")
-    fact("Platform", result.platform.describe())
-    fact("Config", data["config_digest"] or "synthesized from schema1 history")
-    fact("Created", data["created"])
-    fact("Author", data["author"])
-    fact("Docker", data["docker_version"])
-    fact("Entrypoint", _words(data["entrypoint"]))
-    fact("Cmd", _words(data["cmd"]))
-    fact("Working dir", data["working_dir"])
-    fact("User", data["user"])
-    fact("Stop signal", data["stop_signal"])
-    fact("Env", data["env"])
-    fact("Labels", [f"{k}={v}" for k, v in sorted(data["labels"].items())])
-    fact("Ports", ", ".join(data["exposed_ports"]))
-    fact("Volumes", ", ".join(data["volumes"]))
-    fact("Annotations", [f"{k}={v}" for k, v in sorted(data["annotations"].items())])
-    layer_count = len(result.layers)
-    fact("Size", f"{human_size(result.size)} in {layer_count} layer{'s' if layer_count != 1 else ''}")
+    for label, lines in result.facts():  # one value per line (a newline inside a value is escaped)
+        facts.add_row(label, Text("\n".join(safe_text(line) for line in lines)))
     console.print(facts)
 
     if result.platforms:

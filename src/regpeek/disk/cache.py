@@ -652,6 +652,9 @@ class BlobCache(_Section):
     def layers(self) -> LayerStore:
         return self._layers
 
+    def __repr__(self) -> str:
+        return f"BlobCache({str(self.root)!r}, max_bytes={self.max_bytes}, max_layer_bytes={self._layers.max_bytes})"
+
     # -- get and put: no lock -------------------------------------------------------------------
 
     def get(self, digest: Digest) -> bytes | None:

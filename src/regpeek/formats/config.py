@@ -6,10 +6,11 @@ Pure: everything here works on bytes and parsed documents already fetched and ve
 from __future__ import annotations
 
 import datetime
+import json
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from regpeek.errors import UsageError
 from regpeek.formats import mediatypes as mt
@@ -18,6 +19,12 @@ from regpeek.formats.digest import Digest
 from regpeek.formats.jsonable import JsonResult
 from regpeek.formats.manifest import Descriptor, ImageManifest, Index, parse_json_object
 from regpeek.formats.platform import Platform
+from regpeek.formats.reference import Reference
+from regpeek.formats.terminal import safe_text
+from regpeek.formats.units import format_size
+
+if TYPE_CHECKING:  # for the type checker only: formats never loads disk/
+    from regpeek.disk.layout import LayoutReference
 
 __all__ = [
     "HistoryEntry",
@@ -71,6 +78,10 @@ def _str_list(value: Any) -> list[str] | None:
     if isinstance(value, str):  # some old configs hold a shell string
         return [value]
     return None
+
+
+def _words(value: list[str] | None) -> str | None:
+    return json.dumps(value) if value is not None else None
 
 
 def _keys(value: Any) -> list[str]:
@@ -279,9 +290,16 @@ class PlatformEntry:
 
 @dataclass(frozen=True)
 class InspectResult(JsonResult):
-    """Everything ``regpeek inspect`` reports about one image; :meth:`to_json` gives the documented keys."""
+    """Everything ``regpeek inspect`` reports about one image; :meth:`to_dict` gives the documented keys
+    (:meth:`to_json` their text).
 
-    reference: str
+    ``reference`` is the :class:`~regpeek.formats.reference.Reference` inspected (normalised, with its
+    registry: pass it back to the client as is), or the :class:`~regpeek.disk.layout.LayoutReference`
+    of an image in a local layout; ``registry``, ``repository`` (the path, ``library/alpine``) and
+    ``tag`` are its parts, as the JSON has them.
+    """
+
+    reference: Reference | LayoutReference
     registry: str | None  # None for an image in a local OCI layout
     repository: str
     tag: str | None
@@ -305,10 +323,64 @@ class InspectResult(JsonResult):
             return None
         return sum(size or 0 for size in sizes)
 
+    def facts(self) -> list[tuple[str, list[str]]]:
+        """The summary ``regpeek inspect`` prints above its tables: (label, lines) pairs, those
+        without a value left out. The text is the image's own: make it safe before showing it."""
+        config = self.config
+        index_kinds = {mt.OCI_INDEX: "OCI index", mt.DOCKER_MANIFEST_LIST: "Docker manifest list"}
+        count = len(self.layers)
+        rows: list[tuple[str, str | list[str] | None]] = [("Digest", str(self.digest))]
+        if self.index_digest is not None:
+            kind = index_kinds.get(self.index_media_type or "", "index")
+            rows.append(("Index", f"{self.index_digest}  ({kind}, {len(self.platforms or [])} platforms)"))
+        rows += [
+            ("Media type", f"{self.media_type} (schema {self.schema_version})"),
+            ("Platform", self.platform.describe()),
+            ("Config", str(self.config_digest) if self.config_digest else "synthesized from schema1 history"),
+            ("Created", config.created_raw),
+            ("Author", config.author),
+            ("Docker", config.docker_version),
+            ("Entrypoint", _words(config.entrypoint)),
+            ("Cmd", _words(config.cmd)),
+            ("Working dir", config.working_dir),
+            ("User", config.user),
+            ("Stop signal", config.stop_signal),
+            ("Env", config.env),
+            ("Labels", [f"{k}={v}" for k, v in sorted(config.labels.items())]),
+            ("Ports", ", ".join(config.exposed_ports)),
+            ("Volumes", ", ".join(config.volumes)),
+            ("Annotations", [f"{k}={v}" for k, v in sorted(self.annotations.items())]),
+            ("Size", f"{format_size(self.size)} in {count} layer{'s' if count != 1 else ''}"),
+        ]
+        return [(label, value if isinstance(value, list) else [value]) for label, value in rows if value]
+
+    def summary(self) -> str:
+        """:meth:`facts`, then the platforms and layers, as plain text (what a notebook shows)."""
+        lines = [str(self.reference)]
+        width = max(len(label) for label, _ in self.facts())
+        for label, values in self.facts():
+            lines += [f"  {label if n == 0 else '':<{width}}  {value}" for n, value in enumerate(values)]
+        if self.platforms:
+            lines.append("Platforms:")
+            for entry in self.platforms:
+                mark = " *" if entry.digest == self.digest else ""
+                lines.append(
+                    f"  {entry.platform.describe() + mark:<24} {entry.digest}  {format_size(entry.size)}"
+                )
+        if self.layers:
+            lines.append("Layers (base first):")
+            for number, layer in enumerate(self.layers, 1):
+                lines.append(f"  {number:>3}  {layer.digest}  {format_size(layer.known_size)}")
+        return "\n".join(lines)
+
+    def _repr_pretty_(self, printer: Any, cycle: bool) -> None:
+        """IPython's display: :meth:`summary`, with terminal controls shown as escapes."""
+        printer.text("InspectResult(...)" if cycle else safe_text(self.summary(), newlines=True))
+
     def to_dict(self) -> dict[str, Any]:
         config = self.config
         return {
-            "reference": self.reference,
+            "reference": str(self.reference),
             "registry": self.registry,
             "repository": self.repository,
             "tag": self.tag,
@@ -362,10 +434,7 @@ def _layers(manifest: ImageManifest | schema1.Schema1Manifest, config: ImageConf
 
 def build_inspect(
     *,
-    reference: str,
-    registry: str | None,
-    repository: str,
-    tag: str | None,
+    reference: Reference | LayoutReference,
     manifest: ImageManifest | schema1.Schema1Manifest,
     config: ImageConfig,
     index: Index | None = None,
@@ -392,9 +461,9 @@ def build_inspect(
         )
     return InspectResult(
         reference=reference,
-        registry=registry,
-        repository=repository,
-        tag=tag,
+        registry=reference.registry,
+        repository=reference.repository,
+        tag=reference.tag,
         digest=manifest.digest,
         index_digest=index.digest if index is not None else None,
         media_type=manifest.media_type,

@@ -223,7 +223,7 @@ class ImageSide:
 
     @classmethod
     def of(cls, result: InspectResult) -> ImageSide:
-        return cls(result.reference, result.digest, result.config_digest, result.media_type, result.size)
+        return cls(str(result.reference), result.digest, result.config_digest, result.media_type, result.size)
 
     def to_dict(self) -> dict[str, Any]:
         return {

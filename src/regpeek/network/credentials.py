@@ -160,6 +160,14 @@ class CredentialStore:
     def secrets(self) -> tuple[str, ...]:
         return self._explicit.secrets if self._explicit else ()
 
+    def __repr__(self) -> str:
+        """The settings, never a password: ``CredentialStore(username='alice')``."""
+        if self._explicit is not None:
+            return f"CredentialStore(username={self._explicit.username!r})"
+        if len(self._files) == 1:
+            return f"CredentialStore(authfile={str(self._files[0])!r})"
+        return "CredentialStore()"
+
     def get(self, host: str) -> Credentials:
         """Credentials for ``host`` (a registry name like ``docker.io`` or ``host:port``), maybe empty."""
         if self._explicit is not None:

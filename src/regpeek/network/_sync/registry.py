@@ -17,6 +17,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+from collections.abc import Iterator
 from types import TracebackType
 
 import httpx
@@ -54,6 +55,7 @@ from regpeek.formats.tree import Node, image_node, index_node
 from regpeek.hostinfo import default_platform
 from regpeek.network._sync.blobs import BlobMethods
 from regpeek.network._sync.http import SyncHTTP
+from regpeek.network._sync.image import Image
 from regpeek.network.auth import RegistryAuth
 from regpeek.network.common import AnyReference, Resolved
 from regpeek.network.common import as_platform as _platform
@@ -69,12 +71,37 @@ MAX_TAG_PAGES = 10_000
 
 
 class Client(BlobMethods):
-    """Reads images from registries; see the README for the full API.
+    """Reads images from Docker/OCI registries (and ``oci:`` layouts); every answer is verified.
+
+    ::
+
+        with regpeek.Client(platform="linux/arm64") as client:
+            image = client.image("alpine:3.20")           # manifest, config, layers
+            print(image.digest, image.config.env)
+            with image.layers[0].open(decompress=True) as tar:
+                first = tar.read(512)                   # streamed, verified as read
+            image.layers[0].download("layer.tar.gz")     # atomic, verified, resumable
+            result = client.inspect("busybox")          # InspectResult (to_dict(), to_json())
+            tags = client.tags("library/alpine")
+
+    Images: :meth:`image`, :meth:`inspect`, :meth:`manifest`, :meth:`config`, :meth:`digest`,
+    :meth:`resolve`, :meth:`tree`. Blobs: :meth:`open_blob`, :meth:`download_blob`, :meth:`blob_bytes`
+    (small ones). Listings: :meth:`tags`, :meth:`iter_tags`, :meth:`catalog`, :meth:`iter_catalog`,
+    :meth:`referrers`, :meth:`iter_referrers`; :meth:`ratelimit`. A reference is a string
+    (``"alpine"``, ``"host:5000/app@sha256:…"``, ``"oci:./layout:tag"``) or a ``Reference``; a platform
+    a string (``"linux/arm/v7"``) or a ``Platform``. Errors are :class:`~regpeek.errors.RegpeekError`
+    subclasses; each method's docstring lists them.
 
     ``platform`` is the default platform for indexes (the host's, ``linux/<arch>``, when omitted).
-    Credentials come from ``username``/``password``, else ``authfile``, else the usual auth files.
-    ``options`` sets every HTTP setting at once and then wins over ``timeout``, ``ca_file``,
-    ``insecure``, ``plain_http`` and ``retries``; a ``transport`` given beside it is still used.
+    Credentials come from ``username``/``password``, else ``authfile``, else the usual auth files
+    (``credentials`` sets the store itself). ``options`` sets every HTTP setting at once and then wins
+    over ``timeout``, ``ca_file``, ``insecure``, ``plain_http`` and ``retries``; a ``transport`` given
+    beside it is still used. ``cache`` (a :class:`~regpeek.disk.cache.BlobCache`) keeps verified
+    manifests, configs and layers on disk; none by default. ``auth`` shares another client's token
+    cache (:mod:`regpeek.aio` uses it).
+
+    One client may be shared: by tasks (async), by threads (sync). Tokens are fetched once per
+    registry and scope, the others waiting for it.
     """
 
     def __init__(
@@ -93,6 +120,7 @@ class Client(BlobMethods):
         credentials: CredentialStore | None = None,
         cache: Cache | None = None,
         transport: httpx.BaseTransport | None = None,
+        auth: RegistryAuth | None = None,
     ) -> None:
         if options is not None and transport is not None:
             options = dataclasses.replace(options, transport=transport)
@@ -111,8 +139,21 @@ class Client(BlobMethods):
         self.credentials = credentials or CredentialStore(
             username=username, password=password, authfile=authfile
         )
-        self.auth = RegistryAuth(self.credentials)
+        self.auth = auth if auth is not None else RegistryAuth(self.credentials)
         self.http = SyncHTTP(options, self.auth)
+
+    def __repr__(self) -> str:
+        """The client's settings, never a secret."""
+        options = self.options
+        parts = [f"platform={str(self.default_platform)!r}", f"timeout={options.timeout}"]
+        parts.append(f"retries={options.retries}")
+        parts += [f"{name}=True" for name in ("plain_http", "insecure") if getattr(options, name)]
+        if options.ca_file:
+            parts.append(f"ca_file={options.ca_file!r}")
+        parts.append(f"credentials={self.credentials!r}")
+        if not isinstance(self.cache, NullCache):
+            parts.append(f"cache={self.cache!r}")
+        return f"{type(self).__name__}({', '.join(parts)})"
 
     def __enter__(self) -> Client:
         return self
@@ -264,21 +305,34 @@ class Client(BlobMethods):
     # -- inspect, digest, tags ------------------------------------------------------------------
 
     def inspect(self, ref: AnyReference | str, platform: Platform | str | None = None) -> InspectResult:
-        """Everything about one image: manifest, config, layers, platforms."""
+        """Everything about one image: manifest, config, layers, platforms (three GETs for a tag that
+        names an index, plus auth).
+
+        Raises:
+            UsageError: ``ref`` or ``platform`` is not valid.
+            NotFoundError: no such repository, tag or manifest; PlatformNotFoundError when the index
+                has no image for the platform.
+            AuthError: access refused (see ``reason``).
+            VerificationError: a manifest or the config does not match its digest, or cannot be used.
+            RegistryUnavailableError: the registry kept failing after retries.
+        """
         resolved = self.resolve(ref, platform)
         config = self.config_of(resolved)
         _check_single_platform(resolved, config, _platform(platform))
-        reference = resolved.reference
-        return build_inspect(
-            reference=str(reference),
-            registry=reference.registry,
-            repository=reference.repository,
-            tag=reference.tag,
-            manifest=resolved.manifest,
-            config=config,
-            index=resolved.index,
-            entry_platform=resolved.entry.platform if resolved.entry else None,
-        )
+        return _inspect_result(resolved, config)
+
+    def image(self, ref: AnyReference | str, platform: Platform | str | None = None) -> Image:
+        """The image ``ref`` names, for ``platform`` when it names an index (the client's default
+        platform otherwise): manifest, config and layers at hand, each layer ready to ``open()`` or
+        ``download()``. The same requests as :meth:`inspect`, and ``image.inspect()`` costs none.
+
+        Raises:
+            The same as :meth:`inspect`.
+        """
+        resolved = self.resolve(ref, platform)
+        config = self.config_of(resolved)
+        _check_single_platform(resolved, config, _platform(platform))
+        return Image.of(self, resolved, config, _inspect_result(resolved, config))
 
     def digest(self, ref: AnyReference | str, platform: Platform | str | None = None) -> Digest:
         """The digest a reference resolves to (the index's unless ``platform`` is given).
@@ -314,52 +368,151 @@ class Client(BlobMethods):
             return header
         return (self.fetch_manifest(reference)).digest
 
-    def tags(self, repository: Repository | Reference | str) -> list[str]:
-        """Every tag of a repository, following ``Link`` pagination."""
-        return (self.list_tags(repository)).names
+    def tags(
+        self,
+        repository: Repository | Reference | str,
+        page_size: int | None = None,
+        last: str | None = None,
+    ) -> list[str]:
+        """Every tag of a repository, following ``Link`` pagination (``page_size`` tags a page, the
+        registry's default when None; after the tag ``last`` when given). For an ``oci:`` layout,
+        the ref names of its images.
 
-    def list_tags(self, repository: Repository | Reference | str) -> Listing:
-        """Every tag of a repository, with how many pages it took."""
+        Raises:
+            NotFoundError: no such repository (``what == "repository"`` or ``"tag list"``).
+            AuthError: access refused (see ``reason``).
+            MalformedError: a page is not a tag list, or its ``Link`` loops.
+            RegistryUnavailableError: the registry kept failing after retries.
+        """
+        return (self.list_tags(repository, page_size=page_size, last=last)).names
+
+    def list_tags(
+        self,
+        repository: Repository | Reference | str,
+        *,
+        page_size: int | None = None,
+        last: str | None = None,
+    ) -> Listing:
+        """Every tag of a repository, with how many pages it took (see :meth:`tags`)."""
+        names: list[str] = []
+        pages = 0
+        for page in self._tag_pages(repository, page_size, last):
+            names += page
+            pages += 1
+        return Listing(str(_repository(repository)), names, pages)
+
+    def iter_tags(
+        self,
+        repository: Repository | Reference | str,
+        *,
+        page_size: int | None = None,
+        last: str | None = None,
+    ) -> Iterator[str]:
+        """The tags of a repository, a page fetched only when the one before is used up
+        (``for tag in client.iter_tags(repo)``); raises as :meth:`tags`."""
+        for page in self._tag_pages(repository, page_size, last):
+            for name in page:
+                yield name
+
+    def _tag_pages(
+        self, repository: Repository | Reference | str, page_size: int | None, last: str | None
+    ) -> Iterator[list[str]]:
         repo = _repository(repository)
         if isinstance(repo, LayoutReference):
             names = sorted(
                 e.annotations[REF_NAME] for e in Layout(repo.path).entries() if REF_NAME in e.annotations
             )
-            return Listing(str(repo), names, 0)
-        return self._paginate(self._url(repo, "tags/list"), "tags", f"tags of {repo}", str(repo))
+            yield [name for name in names if last is None or name > last]
+            return
+        url = _page_params(self._url(repo, "tags/list"), page_size, last)
+        for page in self._pages(url, "tags", f"tags of {repo}"):
+            yield page
 
-    def catalog(self, registry: str, page_size: int | None = None) -> Listing:
-        """Every repository of a registry (``/v2/_catalog``), following ``Link`` pagination."""
+    def catalog(self, registry: str, page_size: int | None = None, last: str | None = None) -> Listing:
+        """Every repository of a registry (``/v2/_catalog``), following ``Link`` pagination.
+
+        Raises:
+            AuthError: the registry does not let this user list repositories.
+            NotFoundError, UnsupportedError: the registry has no catalog.
+            MalformedError, RegistryUnavailableError: as :meth:`tags`.
+        """
+        names: list[str] = []
+        pages = 0
+        for page in self._catalog_pages(registry, page_size, last):
+            names += page
+            pages += 1
+        return Listing(Repository.parse(f"{registry}/x").registry, names, pages)
+
+    def iter_catalog(
+        self, registry: str, *, page_size: int | None = None, last: str | None = None
+    ) -> Iterator[str]:
+        """The repositories of a registry, a page fetched as the one before is used up."""
+        for page in self._catalog_pages(registry, page_size, last):
+            for name in page:
+                yield name
+
+    def _catalog_pages(self, registry: str, page_size: int | None, last: str | None) -> Iterator[list[str]]:
         repo = Repository.parse(f"{registry}/x")  # normalises docker.io and validates the host
         self.auth.register(repo.api_host, repo.registry)
         url = httpx.URL(f"{self.options.scheme}://{repo.api_host}/v2/_catalog")
-        if page_size is not None:
-            url = url.copy_merge_params({"n": page_size})
-        return self._paginate(url, "repositories", f"catalog of {repo.registry}", repo.registry)
+        for page in self._pages(
+            _page_params(url, page_size, last), "repositories", f"catalog of {repo.registry}"
+        ):
+            yield page
 
-    def _paginate(self, first: httpx.URL, key: str, what: str, name: str) -> Listing:
+    def _pages(self, first: httpx.URL, key: str, what: str) -> Iterator[list[str]]:
+        """The names of each page of a listing, following ``Link`` (same scheme and host only)."""
         url: httpx.URL | None = first
-        names: list[str] = []
         seen: set[str] = set()
         while url is not None and len(seen) < MAX_TAG_PAGES:
             seen.add(str(url))
             response, body = self.http.get(url, {"Accept": "application/json"}, what, MAX_TAG_LIST)
-            names += _names_from(body, key, what)
+            names = _names_from(body, key, what)
             url = next_page(url, response.headers.get("Link"), what)
             if url is not None and str(url) in seen:
                 raise MalformedError(f"{what}: a Link header points back to a page already read")
-        return Listing(name, names, len(seen))
+            yield names
 
     def referrers(self, ref: Reference | str, artifact_type: str | None = None) -> Referrers:
         """Manifests that refer to an image (OCI 1.1), from the referrers API or the fallback tag.
 
         Registries without the API (distribution 2.8.2 answers a plain-text 404) are asked for the tag
         ``sha256-<hex>``, which holds an index of referrers; no such tag means no referrers.
+
+        Raises:
+            UnsupportedError: ``ref`` is a local layout.
+            NotFoundError, AuthError, RegistryUnavailableError: as :meth:`digest` (a tag is resolved
+                first).
+            MalformedError, TooLargeError: a page is not an index, or there are too many.
         """
         reference = _reference(ref)
+        subject = self._subject(reference)
+        entries: list[Descriptor] = []
+        via = "api"
+        for source, page in self._referrer_pages(reference, subject, artifact_type):
+            via = source
+            entries += page
+        return Referrers(subject, entries, via)
+
+    def iter_referrers(self, ref: Reference | str, artifact_type: str | None = None) -> Iterator[Descriptor]:
+        """The referrers of an image, a page fetched as the one before is used up; as :meth:`referrers`."""
+        reference = _reference(ref)
+        subject = self._subject(reference)
+        for _, page in self._referrer_pages(reference, subject, artifact_type):
+            for entry in page:
+                yield entry
+
+    def _subject(self, reference: AnyReference) -> Digest:
         if isinstance(reference, LayoutReference):
             raise UnsupportedError("referrers are looked up in registries, not in local layouts")
-        subject = reference.digest or self.digest(reference)
+        return reference.digest or self.digest(reference)
+
+    def _referrer_pages(
+        self, reference: AnyReference, subject: Digest, artifact_type: str | None
+    ) -> Iterator[tuple[str, list[Descriptor]]]:
+        """("api" or "tag", entries) for each page; entries of another artifact type are left out
+        (also when the registry did not filter them)."""
+        assert isinstance(reference, Reference)
         what = f"referrers of {reference.repo}@{subject}"
         url = self._url(reference.repo, f"referrers/{subject}")
         if artifact_type:
@@ -372,14 +525,15 @@ class Client(BlobMethods):
             try:
                 index = self.fetch_manifest(Reference(fallback.registry, fallback.repository, tag))
             except NotFoundError:
-                return Referrers(subject, [], "tag")
+                yield "tag", []
+                return
             if not isinstance(index, Index):
                 raise MalformedError(f"{what}: the fallback tag {tag} does not hold an index") from None
-            return Referrers(subject, _of_type(index.manifests, artifact_type), "tag")
-        entries = list(_referrers_page(response, body, what))
-        filtered = "artifactType" in response.headers.get("OCI-Filters-Applied", "")
+            yield "tag", _of_type(index.manifests, artifact_type)
+            return
         seen = {str(url)}
         read = len(body)
+        yield "api", _of_type(_referrers_page(response, body, what), artifact_type)
         page = next_page(url, response.headers.get("Link"), what)
         while page is not None:  # pages follow on the same scheme and host (see next_page)
             if str(page) in seen:
@@ -389,10 +543,8 @@ class Client(BlobMethods):
             seen.add(str(page))
             response, body = self.http.get(page, {"Accept": OCI_INDEX}, what, MAX_MANIFEST_SIZE)
             read += len(body)
-            entries += _referrers_page(response, body, what)
-            filtered = filtered and "artifactType" in response.headers.get("OCI-Filters-Applied", "")
+            yield "api", _of_type(_referrers_page(response, body, what), artifact_type)
             page = next_page(page, response.headers.get("Link"), what)
-        return Referrers(subject, _of_type(tuple(entries), None if filtered else artifact_type), "api")
 
     def tree(self, ref: AnyReference | str, *, with_referrers: bool = True) -> Node:
         """The index -> manifests -> config/layers structure, attestations marked, referrers below."""
@@ -465,6 +617,16 @@ def _referrers_page(response: httpx.Response, body: bytes, what: str) -> tuple[D
     return index.manifests
 
 
+def _page_params(url: httpx.URL, page_size: int | None, last: str | None) -> httpx.URL:
+    """A listing's first page, with ``n`` and ``last`` when given."""
+    params: dict[str, str | int] = {}
+    if page_size is not None:
+        params["n"] = page_size
+    if last is not None:
+        params["last"] = last
+    return url.copy_merge_params(params) if params else url
+
+
 def _of_type(entries: tuple[Descriptor, ...], artifact_type: str | None) -> list[Descriptor]:
     if artifact_type is None:
         return list(entries)
@@ -508,6 +670,16 @@ def _check_unparsed(
             actual = compute(body, expected.algorithm)
             if actual != expected:
                 raise DigestMismatchError(label, expected, actual) from error
+
+
+def _inspect_result(resolved: Resolved, config: ImageConfig) -> InspectResult:
+    return build_inspect(
+        reference=resolved.reference,
+        manifest=resolved.manifest,
+        config=config,
+        index=resolved.index,
+        entry_platform=resolved.entry.platform if resolved.entry else None,
+    )
 
 
 def _check_single_platform(resolved: Resolved, config: ImageConfig, wanted: Platform | None) -> None:
