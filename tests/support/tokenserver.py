@@ -6,7 +6,9 @@ fresh key (ES256 by default, or RS256) whose self-signed certificate travels in 
 ``x5c`` and is also written to :attr:`TokenServer.cert_path` for the registry's ``rootcertbundle``.
 
 Policy: anonymous callers get ``pull`` on every repository (``anonymous_pull=True``); callers with
-valid credentials from ``users`` get ``pull`` and ``push`` on everything; a wrong password is a 401.
+valid credentials from ``users`` get ``pull`` and ``push`` on everything but the ``denied``
+repositories, on which nobody gets anything (the token is issued, without that access); a wrong
+password is a 401.
 ``registry:catalog:*`` is granted to whoever may pull.  Every request is recorded in
 :attr:`TokenServer.requests` so tests can count token round trips.
 """
@@ -87,8 +89,10 @@ class TokenServer:
         algorithm: Literal["ES256", "RS256"] = "ES256",
         service: str = DEFAULT_SERVICE,
         issuer: str = DEFAULT_ISSUER,
+        denied: tuple[str, ...] = (),
     ) -> None:
         self.workdir = Path(workdir)
+        self.denied = frozenset(denied)
         self.workdir.mkdir(parents=True, exist_ok=True)
         self.users = dict(users or {})
         self.anonymous_pull = anonymous_pull
@@ -183,7 +187,9 @@ class TokenServer:
             scope = Scope.parse(text)
             if scope is None:
                 continue
-            if scope.type == "repository":
+            if scope.type == "repository" and scope.name in self.denied:
+                actions = []
+            elif scope.type == "repository":
                 actions = [a for a in scope.actions if a in allowed or (a == "*" and "push" in allowed)]
             elif scope.type == "registry" and scope.name == "catalog":
                 actions = ["*"] if "*" in scope.actions and "pull" in allowed else []

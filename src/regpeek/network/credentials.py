@@ -148,6 +148,7 @@ class CredentialStore:
             raise UsageError("a password was given without a username")
         self._explicit = Credentials(username or "", password or "") if username else None
         env = os.environ if environ is None else environ
+        self._authfile = Path(authfile) if authfile is not None else None
         if authfile is not None:
             self._files = [Path(authfile)]
             if not self._files[0].is_file():
@@ -164,8 +165,8 @@ class CredentialStore:
         """The settings, never a password: ``CredentialStore(username='alice')``."""
         if self._explicit is not None:
             return f"CredentialStore(username={self._explicit.username!r})"
-        if len(self._files) == 1:
-            return f"CredentialStore(authfile={str(self._files[0])!r})"
+        if self._authfile is not None:
+            return f"CredentialStore(authfile={str(self._authfile)!r})"
         return "CredentialStore()"
 
     def get(self, host: str) -> Credentials:
