@@ -309,7 +309,18 @@ def pull(
     ref_name: str | None = None,
     progress: PullProgress | None = None,
 ) -> PullResult:
-    """Pull ``ref`` into the OCI layout at ``destination`` (created if needed); see the module doc."""
+    """Pull ``ref`` into the OCI layout at ``destination`` (created if needed); see the module doc.
+
+    ``jobs`` blobs download at once; ``progress`` gets events from the download threads. The image's
+    ``index.json`` entry is named ``ref_name`` (default: the tag, or the whole reference).
+
+    Raises:
+        UsageError: bad arguments (``jobs`` < 1, both ``platform`` and ``all_platforms``).
+        NotFoundError, AuthError, RegistryUnavailableError: as the client's methods.
+        VerificationError: a manifest or blob does not match (the layout is left as it was).
+        UnsafePathError: the layout's lock file is a link or not a regular file.
+        OSError: the layout cannot be written.
+    """
     started = time.monotonic()
     reference = ref if isinstance(ref, Reference) else Reference.parse(ref)
     if jobs < 1:

@@ -210,6 +210,13 @@ def unpack_image(
     ``rootfs`` is made a private (0700) directory.  ``max_size`` bounds the bytes written (instead of
     100x the compressed size); ``limits`` sets every limit (``Limits.none()`` for none).  On any error,
     what was written is removed (``rootfs`` too, when it did not exist).
+
+    Raises:
+        UsageError: ``rootfs`` exists and is not an empty directory.
+        NotFoundError, AuthError, RegistryUnavailableError: as :func:`regpeek.pull.pull`.
+        VerificationError: a blob does not match, a layer is unreadable (MalformedError) or writes
+            past a limit (TooLargeError), a layer is missing (non-distributable).
+        LocalError, OSError: the target cannot be written.
     """
     root = require_empty_directory(rootfs)
     with image_layers(
@@ -242,6 +249,9 @@ def export_image(
 
     Limits as for :func:`unpack_image`; the free space counted is that of ``out``'s filesystem when it
     is a regular file.
+
+    Raises:
+        As :func:`unpack_image` (but ``out`` is the caller's: what was written to it stays).
     """
     with image_layers(
         client, source, platform=platform, allow_nondistributable=allow_nondistributable, progress=progress

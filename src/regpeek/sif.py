@@ -347,6 +347,9 @@ def build_sandbox(
     The layers are applied as :func:`regpeek.rootfs.unpack_image` applies them, then the runtime tree
     of :func:`build_sif`, merged with what the image has, as one more layer. On any failure what was
     written is removed.
+
+    Raises:
+        As :func:`regpeek.rootfs.unpack_image`.
     """
     started = time.monotonic()
     root = require_empty_directory(directory)

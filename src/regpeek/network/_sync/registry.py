@@ -57,7 +57,7 @@ from regpeek.network._sync.blobs import BlobMethods
 from regpeek.network._sync.http import SyncHTTP
 from regpeek.network._sync.image import Image
 from regpeek.network.auth import RegistryAuth
-from regpeek.network.common import AnyReference, Resolved
+from regpeek.network.common import AnyReference, BlobRef, Resolved, blob_descriptor
 from regpeek.network.common import as_platform as _platform
 from regpeek.network.common import as_reference as _reference
 from regpeek.network.common import as_repository as _repository
@@ -185,6 +185,14 @@ class Client(BlobMethods):
         The computed digest must equal the digest asked for (the reference's or the descriptor's) and
         any ``Docker-Content-Digest`` the registry sends; a descriptor's size must match too. From a
         local layout the manifest is read from its blob and checked against its descriptor.
+
+        Raises:
+            UsageError: ``ref`` is not a valid reference.
+            NotFoundError: no such repository, tag or manifest (``what`` says which).
+            AuthError: access refused (see ``reason``).
+            DigestMismatchError, SizeMismatchError: the bytes are not what was asked for or announced.
+            MalformedError, TooLargeError, UnsupportedError: a document regpeek cannot use.
+            RegistryUnavailableError: the registry kept failing after retries.
         """
         reference = _reference(ref)
         if isinstance(reference, LayoutReference):
@@ -235,14 +243,24 @@ class Client(BlobMethods):
         return manifest
 
     def manifest(self, ref: AnyReference | str, platform: Platform | str | None = None) -> Manifest:
-        """The manifest a reference names: the index itself, or with ``platform`` that platform's manifest."""
+        """The manifest a reference names: the index itself, or with ``platform`` that platform's manifest.
+
+        Raises:
+            As :meth:`fetch_manifest`; PlatformNotFoundError when the index has no image for ``platform``.
+        """
         wanted = _platform(platform)
         if wanted is None:
             return self.fetch_manifest(ref)
         return (self.resolve(ref, wanted)).manifest
 
     def resolve(self, ref: AnyReference | str, platform: Platform | str | None = None) -> Resolved:
-        """Follow a reference to one image manifest, through an index if there is one."""
+        """Follow a reference to one image manifest, through an index if there is one (choosing
+        ``platform``, else the client's default platform).
+
+        Raises:
+            As :meth:`fetch_manifest`; PlatformNotFoundError when the index has no image for the platform;
+            UnsupportedError when an index points at another index.
+        """
         reference = _reference(ref)
         top = self.fetch_manifest(reference)
         if not isinstance(top, Index):
@@ -255,9 +273,20 @@ class Client(BlobMethods):
 
     # -- blobs and configs ----------------------------------------------------------------------
 
-    def blob_bytes(self, repo: Repository | AnyReference | str, descriptor: Descriptor) -> bytes:
-        """A small blob (a config), read into memory and verified against its descriptor."""
+    def blob_bytes(self, repo: Repository | AnyReference | str, blob: BlobRef) -> bytes:
+        """A small blob (a config), read into memory and verified against its descriptor (or digest).
+
+        At most 4 MiB: a larger blob is for :meth:`open_blob` or :meth:`download_blob`.
+
+        Raises:
+            NotFoundError: no such blob (``what == "blob"``) or repository.
+            AuthError: access refused (see ``reason``).
+            DigestMismatchError, SizeMismatchError: the bytes do not match.
+            TooLargeError: the blob is over 4 MiB.
+            RegistryUnavailableError: the registry kept failing after retries.
+        """
         repository = _repository(repo)
+        descriptor = blob_descriptor(blob)
         what = f"blob {repository}@{descriptor.digest}"
         check_size(what, descriptor.size)
         if descriptor.data is not None:
@@ -265,12 +294,11 @@ class Client(BlobMethods):
         if isinstance(repository, LayoutReference):
             return Layout(repository.path).read_blob(descriptor)
         cached = self.cache.get(descriptor.digest)
-        if cached is not None and len(cached) == descriptor.size:
+        if cached is not None and descriptor.known_size in (None, len(cached)):
             return cached
-        _, body = self.http.get(
-            self._url(repository, f"blobs/{descriptor.digest}"), {}, what, max(descriptor.size, 0)
-        )
-        verify_bytes(what, body, descriptor.digest, descriptor.size)
+        limit = MAX_MANIFEST_SIZE if descriptor.known_size is None else descriptor.size
+        _, body = self.http.get(self._url(repository, f"blobs/{descriptor.digest}"), {}, what, limit)
+        verify_bytes(what, body, descriptor.digest, descriptor.known_size)
         self.cache.put(descriptor.digest, body)
         return body
 
@@ -278,17 +306,31 @@ class Client(BlobMethods):
         """Where a blob of ``repo`` is served (registering the host for auth)."""
         return self._url(repo, f"blobs/{digest}")
 
-    def blob_size(self, repo: Repository, digest: Digest) -> int:
-        """A blob's size from a HEAD request (schema1 layers carry no size)."""
-        what = f"blob {repo}@{digest}"
-        response = self.http.head(self.blob_url(repo, digest), {}, what)
+    def blob_size(self, repo: Repository | AnyReference | str, blob: BlobRef) -> int:
+        """A blob's size from a HEAD request (schema1 layers carry no size).
+
+        Raises:
+            NotFoundError, AuthError, RegistryUnavailableError: as :meth:`blob_bytes`.
+            MalformedError: the registry sent no usable ``Content-Length``.
+            UnsupportedError: ``repo`` is a local layout.
+        """
+        repository = _repository(repo)
+        digest = blob_descriptor(blob).digest
+        if isinstance(repository, LayoutReference):
+            raise UnsupportedError("blob_size asks a registry; a layout's blob is a file")
+        what = f"blob {repository}@{digest}"
+        response = self.http.head(self.blob_url(repository, digest), {}, what)
         length = response.headers.get("Content-Length", "")
         if not length.isdigit():
             raise MalformedError(f"{what}: registry sent no usable Content-Length")
         return int(length)
 
     def config_of(self, resolved: Resolved) -> ImageConfig:
-        """The config of a resolved image: its blob, or synthesized from schema1 history."""
+        """The config of a resolved image: its blob, or synthesized from schema1 history.
+
+        Raises:
+            As :meth:`blob_bytes`; MalformedError when the config is not a JSON object.
+        """
         manifest = resolved.manifest
         if isinstance(manifest, Schema1Manifest):
             return config_from_schema1(manifest)
@@ -296,7 +338,11 @@ class Client(BlobMethods):
         return ImageConfig.parse(raw, manifest.config.digest)
 
     def config(self, ref: AnyReference | str, platform: Platform | str | None = None) -> ImageConfig:
-        """The image config (bytes as served, and parsed) for the reference and platform."""
+        """The image config (bytes as served, and parsed) for the reference and platform.
+
+        Raises:
+            As :meth:`inspect`.
+        """
         resolved = self.resolve(ref, platform)
         config = self.config_of(resolved)
         _check_single_platform(resolved, config, _platform(platform))
@@ -339,6 +385,9 @@ class Client(BlobMethods):
 
         Without a platform this is one HEAD request when the registry reports ``Docker-Content-Digest``;
         otherwise the manifest is fetched and hashed.
+
+        Raises:
+            As :meth:`fetch_manifest`; PlatformNotFoundError with a ``platform`` the index lacks.
         """
         reference = _reference(ref)
         wanted = _platform(platform)
@@ -547,7 +596,11 @@ class Client(BlobMethods):
             page = next_page(page, response.headers.get("Link"), what)
 
     def tree(self, ref: AnyReference | str, *, with_referrers: bool = True) -> Node:
-        """The index -> manifests -> config/layers structure, attestations marked, referrers below."""
+        """The index -> manifests -> config/layers structure, attestations marked, referrers below.
+
+        Raises:
+            As :meth:`fetch_manifest` and :meth:`referrers`.
+        """
         reference = _reference(ref)
         top = self.fetch_manifest(reference)
         if isinstance(top, Index):
@@ -574,7 +627,12 @@ class Client(BlobMethods):
         return root
 
     def ratelimit(self, ref: Reference | str) -> RateLimit:
-        """Docker Hub style pull limits, from a HEAD request (which does not count as a pull)."""
+        """Docker Hub style pull limits, from a HEAD request (which does not count as a pull).
+
+        Raises:
+            UnsupportedError: ``ref`` is a local layout.
+            NotFoundError, AuthError, RegistryUnavailableError: as :meth:`fetch_manifest`.
+        """
         reference = _reference(ref)
         if isinstance(reference, LayoutReference):
             raise UnsupportedError("rate limits are a registry's, not a local layout's")
