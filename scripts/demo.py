@@ -108,6 +108,22 @@ def main() -> int:
             for line in lines.splitlines():
                 item = json.loads(line)
                 print(f"  {item['reference']:<48} {item.get('digest') or item['error']['message'][:60]}")
+            print("\n# The Python library: every layer saved with image.layers[i].download(), then one")
+            print("# layer streamed into tarfile.open(fileobj=..., mode='r|*') (scripts/examples/)")
+            examples = ROOT / "scripts" / "examples"
+            for script, args in (
+                ("download_layers.py", [f"{host}/samples/oci-mixed", str(Path(workdir) / "layers")]),
+                ("list_layer.py", [f"{host}/samples/oci-mixed", "1"]),
+            ):
+                print(f"\n$ python scripts/examples/{script} --plain-http {shlex.join(args)}", flush=True)
+                done = subprocess.run(
+                    [sys.executable, str(examples / script), "--plain-http", *args],
+                    capture_output=True, text=True, check=False,
+                )  # fmt: skip
+                sys.stdout.write(done.stdout)
+                sys.stderr.write(done.stderr)
+                if done.returncode != 0:
+                    raise SystemExit(f"{script} exited with {done.returncode}")
             if options.keep:
                 print(f"\nregistry still running at {host}; try:")
                 print(f"  regpeek inspect --plain-http {host}/samples/list")
