@@ -20,13 +20,7 @@ from tests.support.push import pusher_for
 from tests.support.registry import Registry
 from tests.support.tokenserver import TokenServer
 
-
-@pytest.fixture(autouse=True)
-def _no_user_credentials(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """Keep the developer's own auth files out of these tests."""
-    monkeypatch.setenv("HOME", str(tmp_path / "home"))
-    for name in ("REGISTRY_AUTH_FILE", "DOCKER_CONFIG", "XDG_RUNTIME_DIR"):
-        monkeypatch.delenv(name, raising=False)
+pytestmark = pytest.mark.usefixtures("no_user_credentials")  # the developer's auth files stay out
 
 
 @pytest.fixture(scope="module")

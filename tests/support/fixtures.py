@@ -123,6 +123,14 @@ def pusher_for() -> Iterator[Callable[..., Pusher]]:
         pusher.close()
 
 
+@pytest.fixture
+def no_user_credentials(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Keep the developer's own auth files out of a test (``pytestmark = usefixtures(...)``)."""
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    for name in ("REGISTRY_AUTH_FILE", "DOCKER_CONFIG", "XDG_RUNTIME_DIR"):
+        monkeypatch.delenv(name, raising=False)
+
+
 @pytest.fixture(scope="module")
 def samples(registry: Registry) -> dict[str, Pushed]:
     """The :func:`tests.support.images.load_samples` set, pushed once per module to ``registry``."""
@@ -143,6 +151,7 @@ __all__ = [
     "USERS",
     "fresh_registry",
     "htpasswd_registry",
+    "no_user_credentials",
     "pusher_for",
     "registry",
     "require_tool",

@@ -13,8 +13,8 @@ from regpeek.formats import mediatypes as mt
 from regpeek.formats.config import HistoryEntry, ImageConfig, build_inspect, config_from_schema1
 from regpeek.formats.digest import Digest, compute
 from regpeek.formats.manifest import MAX_MANIFEST_SIZE, ImageManifest, Index, parse
-from regpeek.formats.reference import Reference
 from regpeek.formats.platform import Platform
+from regpeek.formats.reference import Reference
 from regpeek.formats.schema1 import Schema1Manifest
 from tests.unit.builders import (
     EMPTY_LAYER,

@@ -15,8 +15,8 @@ from regpeek.formats import mediatypes as mt
 from regpeek.formats.config import ImageConfig, InspectResult, build_inspect, config_from_schema1
 from regpeek.formats.diff import ImageDiff, diff_images, env_map
 from regpeek.formats.digest import compute
-from regpeek.formats.reference import Reference
 from regpeek.formats.manifest import ImageManifest, parse
+from regpeek.formats.reference import Reference
 from regpeek.formats.schema1 import Schema1Manifest
 from tests.unit.builders import EMPTY_LAYER, descriptor, dumps, fake_digest, schema1_document
 

@@ -22,8 +22,8 @@ from regpeek.formats import mediatypes as mt
 from regpeek.formats.config import ImageConfig, InspectResult, build_inspect
 from regpeek.formats.diff import diff_images
 from regpeek.formats.digest import Digest, compute
-from regpeek.formats.reference import Reference
 from regpeek.formats.manifest import ImageManifest, parse
+from regpeek.formats.reference import Reference
 from regpeek.formats.terminal import is_safe, safe_json, safe_text
 from regpeek.formats.tree import Node
 from tests.integration.api import run_cli
