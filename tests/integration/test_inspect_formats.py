@@ -9,6 +9,7 @@ import pytest
 
 import regpeek
 from regpeek.formats import mediatypes as mt
+from regpeek.formats.reference import Reference
 from tests.integration.api import Api, registry_flags, run_cli
 from tests.support.images import PushedImage, PushedIndex
 from tests.support.oracles import skopeo_config, skopeo_inspect, skopeo_raw_manifest
@@ -56,7 +57,8 @@ def test_inspect_single_platform_images(
     assert result.index_digest is None
     assert result.platforms is None
     assert result.tag == "latest"
-    assert result.reference == f"{registry.host}/{repo}:latest"
+    assert result.reference == Reference.parse(f"{registry.host}/{repo}:latest")  # a real Reference
+    assert str(result.reference) == f"{registry.host}/{repo}:latest"
 
 
 def test_oci_manifest_without_media_type_is_served_as_pushed(

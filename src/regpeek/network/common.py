@@ -16,7 +16,7 @@ from pathlib import Path
 
 from regpeek.disk.files import open_regular
 from regpeek.disk.layout import LayoutReference
-from regpeek.errors import UnsafePathError, UsageError
+from regpeek.errors import UnsafePathError
 from regpeek.formats.digest import Digest
 from regpeek.formats.manifest import Descriptor, ImageManifest, Index
 from regpeek.formats.platform import Platform
@@ -36,6 +36,7 @@ __all__ = [
     "as_reference",
     "as_repository",
     "blob_descriptor",
+    "blob_repository",
     "holds",
 ]
 
@@ -56,17 +57,21 @@ def as_reference(ref: AnyReference | str) -> AnyReference:
 
 
 def as_repository(repo: Repository | AnyReference | str) -> Repository | LayoutReference:
-    """The repository (or layout) a reference, repository or text names."""
+    """The repository (or layout) a reference, repository or text names; text must name a repository
+    (``tags("alpine:3.20")`` is a usage error, not the tags of ``alpine``)."""
     if isinstance(repo, (Repository, LayoutReference)):
         return repo
     if isinstance(repo, Reference):
         return repo.repo
-    if repo.startswith("oci:"):
-        return LayoutReference.parse(repo)
-    try:
-        return Repository.parse(repo)
-    except UsageError:
-        return Reference.parse(repo).repo  # "name:tag" or "name@digest": its repository
+    return LayoutReference.parse(repo) if repo.startswith("oci:") else Repository.parse(repo)
+
+
+def blob_repository(repo: Repository | AnyReference | str) -> Repository | LayoutReference:
+    """Where a blob is read: as :func:`as_repository`, but text may also be a whole reference
+    (``"alpine:3.20"``, ``"host/app@sha256:…"``), whose repository it is."""
+    if isinstance(repo, str) and not repo.startswith("oci:"):
+        return Reference.parse(repo).repo
+    return as_repository(repo)
 
 
 def as_platform(platform: Platform | str | None) -> Platform | None:

@@ -47,8 +47,8 @@ from regpeek.network.common import (
     AsyncReadable,
     BlobRef,
     DownloadedBlob,
-    as_repository,
     blob_descriptor,
+    blob_repository,
     holds,
 )
 from regpeek.network.transport import Attempts, HttpOptions, retry_delay
@@ -302,7 +302,7 @@ class AsyncBlobMethods:
             RegistryUnavailableError: the registry kept failing after retries.
         """
         descriptor = blob_descriptor(blob)
-        chunks, _, check = self._blob_source(as_repository(repository), descriptor, use_urls=use_urls)
+        chunks, _, check = self._blob_source(blob_repository(repository), descriptor, use_urls=use_urls)
         stream = AsyncBlobStream(decompressed(chunks) if decompress else chunks, descriptor, check)
         try:
             await stream._fill()  # send the request now: a missing blob fails here, not at first read
@@ -337,7 +337,7 @@ class AsyncBlobMethods:
         temp = target.with_name(f".{target.name}.{secrets.token_hex(4)}.part")
         try:
             size, resumed = await self._write_blob(
-                as_repository(repository), descriptor, temp, use_urls=use_urls, on_progress=on_progress
+                blob_repository(repository), descriptor, temp, use_urls=use_urls, on_progress=on_progress
             )
             os.replace(temp, target)
         except BaseException:

@@ -56,7 +56,7 @@ from regpeek.network._async.blobs import AsyncBlobMethods
 from regpeek.network._async.http import AsyncHTTP
 from regpeek.network._async.image import AsyncImage
 from regpeek.network.auth import RegistryAuth
-from regpeek.network.common import AnyReference, BlobRef, Resolved, blob_descriptor
+from regpeek.network.common import AnyReference, BlobRef, Resolved, blob_descriptor, blob_repository
 from regpeek.network.common import as_platform as _platform
 from regpeek.network.common import as_reference as _reference
 from regpeek.network.common import as_repository as _repository
@@ -284,7 +284,7 @@ class AsyncClient(AsyncBlobMethods):
             TooLargeError: the blob is over 4 MiB.
             RegistryUnavailableError: the registry kept failing after retries.
         """
-        repository = _repository(repo)
+        repository = blob_repository(repo)
         descriptor = blob_descriptor(blob)
         what = f"blob {repository}@{descriptor.digest}"
         check_size(what, descriptor.size)
@@ -313,7 +313,7 @@ class AsyncClient(AsyncBlobMethods):
             MalformedError: the registry sent no usable ``Content-Length``.
             UnsupportedError: ``repo`` is a local layout.
         """
-        repository = _repository(repo)
+        repository = blob_repository(repo)
         digest = blob_descriptor(blob).digest
         if isinstance(repository, LayoutReference):
             raise UnsupportedError("blob_size asks a registry; a layout's blob is a file")

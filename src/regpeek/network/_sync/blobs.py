@@ -48,8 +48,8 @@ from regpeek.network.common import (
     DownloadedBlob,
     SyncChunks,
     SyncReadable,
-    as_repository,
     blob_descriptor,
+    blob_repository,
     holds,
 )
 from regpeek.network.transport import Attempts, HttpOptions, retry_delay
@@ -303,7 +303,7 @@ class BlobMethods:
             RegistryUnavailableError: the registry kept failing after retries.
         """
         descriptor = blob_descriptor(blob)
-        chunks, _, check = self._blob_source(as_repository(repository), descriptor, use_urls=use_urls)
+        chunks, _, check = self._blob_source(blob_repository(repository), descriptor, use_urls=use_urls)
         stream = BlobStream(decompressed(chunks) if decompress else chunks, descriptor, check)
         try:
             stream._fill()  # send the request now: a missing blob fails here, not at first read
@@ -338,7 +338,7 @@ class BlobMethods:
         temp = target.with_name(f".{target.name}.{secrets.token_hex(4)}.part")
         try:
             size, resumed = self._write_blob(
-                as_repository(repository), descriptor, temp, use_urls=use_urls, on_progress=on_progress
+                blob_repository(repository), descriptor, temp, use_urls=use_urls, on_progress=on_progress
             )
             os.replace(temp, target)
         except BaseException:

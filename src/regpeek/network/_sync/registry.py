@@ -57,7 +57,7 @@ from regpeek.network._sync.blobs import BlobMethods
 from regpeek.network._sync.http import SyncHTTP
 from regpeek.network._sync.image import Image
 from regpeek.network.auth import RegistryAuth
-from regpeek.network.common import AnyReference, BlobRef, Resolved, blob_descriptor
+from regpeek.network.common import AnyReference, BlobRef, Resolved, blob_descriptor, blob_repository
 from regpeek.network.common import as_platform as _platform
 from regpeek.network.common import as_reference as _reference
 from regpeek.network.common import as_repository as _repository
@@ -285,7 +285,7 @@ class Client(BlobMethods):
             TooLargeError: the blob is over 4 MiB.
             RegistryUnavailableError: the registry kept failing after retries.
         """
-        repository = _repository(repo)
+        repository = blob_repository(repo)
         descriptor = blob_descriptor(blob)
         what = f"blob {repository}@{descriptor.digest}"
         check_size(what, descriptor.size)
@@ -314,7 +314,7 @@ class Client(BlobMethods):
             MalformedError: the registry sent no usable ``Content-Length``.
             UnsupportedError: ``repo`` is a local layout.
         """
-        repository = _repository(repo)
+        repository = blob_repository(repo)
         digest = blob_descriptor(blob).digest
         if isinstance(repository, LayoutReference):
             raise UnsupportedError("blob_size asks a registry; a layout's blob is a file")
