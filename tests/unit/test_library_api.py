@@ -426,3 +426,12 @@ def test_every_public_name_resolves_and_dir_lists_them() -> None:
     assert set(regpeek.__all__) <= set(dir(regpeek))
     with pytest.raises(AttributeError):
         regpeek.no_such_name  # noqa: B018
+
+
+def test_too_large_errors_say_how_large_and_the_limit(flavour: str) -> None:
+    def handler(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(200, content=b"{}" * 10, headers={"Content-Length": str(5 << 20)})
+
+    with pytest.raises(regpeek.TooLargeError) as info:
+        _call(flavour, handler, "fetch_manifest", f"{HOST}/a:1")
+    assert (info.value.size, info.value.limit) == (5 << 20, 4 << 20)

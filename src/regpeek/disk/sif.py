@@ -178,7 +178,11 @@ class SifFile:
     def read(self, descriptor: Descriptor, limit: int) -> bytes:
         """A whole object, refused with :class:`TooLargeError` when over ``limit`` bytes."""
         if descriptor.size > limit:
-            raise TooLargeError(f"SIF object {descriptor.id} is {descriptor.size} bytes (over {limit})")
+            raise TooLargeError(
+                f"SIF object {descriptor.id} is {descriptor.size} bytes (over {limit})",
+                size=descriptor.size,
+                limit=limit,
+            )
         self.file.seek(descriptor.offset)
         data = self.file.read(descriptor.size)
         if len(data) != descriptor.size:

@@ -229,7 +229,11 @@ class _BoundedTarInfo(tarfile.TarInfo):
     def frombuf(cls, buf: bytes | bytearray, encoding: str, errors: str) -> Self:
         info = super().frombuf(buf, encoding, errors)
         if info.type in _SPECIAL_TYPES and info.size > MAX_SPECIAL_HEADER:
-            raise TooLargeError(f"tar extended header of {info.size} bytes (limit {MAX_SPECIAL_HEADER})")
+            raise TooLargeError(
+                f"tar extended header of {info.size} bytes (limit {MAX_SPECIAL_HEADER})",
+                size=info.size,
+                limit=MAX_SPECIAL_HEADER,
+            )
         return info
 
 

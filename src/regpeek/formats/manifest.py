@@ -53,7 +53,11 @@ _ATTESTATION_KEY = "vnd.docker.reference.type"
 
 def check_size(what: str, size: int) -> None:
     if size > MAX_MANIFEST_SIZE:
-        raise TooLargeError(f"{what} is {size} bytes, over the {MAX_MANIFEST_SIZE}-byte limit")
+        raise TooLargeError(
+            f"{what} is {size} bytes, over the {MAX_MANIFEST_SIZE}-byte limit",
+            size=size,
+            limit=MAX_MANIFEST_SIZE,
+        )
 
 
 def parse_json_object(what: str, data: bytes) -> dict[str, Any]:

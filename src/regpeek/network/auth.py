@@ -355,4 +355,6 @@ def _set_body(response: httpx.Response, body: bytes) -> None:
 
 def _check_cap(total: int) -> None:
     if total > MAX_TOKEN_RESPONSE:
-        raise TooLargeError(f"token response over {MAX_TOKEN_RESPONSE} bytes")
+        raise TooLargeError(
+            f"token response over {MAX_TOKEN_RESPONSE} bytes", size=total, limit=MAX_TOKEN_RESPONSE
+        )

@@ -182,13 +182,15 @@ class SyncHTTP:
     def _read(self, response: httpx.Response, limit: int, what: str, *, strict: bool) -> bytes:
         declared = response.headers.get("Content-Length")
         if strict and declared and declared.isdigit() and int(declared) > limit:
-            raise TooLargeError(f"{what} is {declared} bytes, over the {limit}-byte limit")
+            raise TooLargeError(
+                f"{what} is {declared} bytes, over the {limit}-byte limit", size=int(declared), limit=limit
+            )
         body = bytearray()
         for chunk in response.iter_bytes():
             body += chunk
             if len(body) > limit:
                 if strict:
-                    raise TooLargeError(f"{what} is over the {limit}-byte limit")
+                    raise TooLargeError(f"{what} is over the {limit}-byte limit", size=len(body), limit=limit)
                 return bytes(body[:limit])
         return bytes(body)
 

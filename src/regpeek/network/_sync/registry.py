@@ -588,7 +588,11 @@ class Client(BlobMethods):
             if str(page) in seen:
                 raise MalformedError(f"{what}: a Link header points back to a page already read")
             if len(seen) >= MAX_TAG_PAGES or read > MAX_TAG_LIST:
-                raise TooLargeError(f"{what}: over {MAX_TAG_PAGES} pages or {MAX_TAG_LIST} bytes")
+                raise TooLargeError(
+                    f"{what}: over {MAX_TAG_PAGES} pages or {MAX_TAG_LIST} bytes",
+                    size=read,
+                    limit=MAX_TAG_LIST,
+                )
             seen.add(str(page))
             response, body = self.http.get(page, {"Accept": OCI_INDEX}, what, MAX_MANIFEST_SIZE)
             read += len(body)
