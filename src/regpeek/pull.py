@@ -92,7 +92,9 @@ class PulledBlob:
 
 @dataclass
 class PullResult(JsonResult):
-    reference: str
+    """What :func:`pull` did; ``reference`` is the :class:`~regpeek.formats.reference.Reference` pulled."""
+
+    reference: Reference
     destination: Path
     ref_name: str
     digest: Digest  # of what index.json now names: an image manifest, or the index with --all-platforms
@@ -112,7 +114,7 @@ class PullResult(JsonResult):
 
     def to_dict(self) -> dict[str, Any]:
         return {
-            "reference": self.reference,
+            "reference": str(self.reference),
             "destination": str(self.destination),
             "ref_name": self.ref_name,
             "digest": str(self.digest),
@@ -379,7 +381,7 @@ def pull(
             index_entry["platform"] = _platform_json(entry_platform)
         staging.commit([index_entry])
     return PullResult(
-        reference=str(reference),
+        reference=reference,
         destination=layout.path,
         ref_name=name,
         digest=entry.digest,

@@ -34,7 +34,9 @@ from regpeek.formats.digest import Digest
 from regpeek.formats.jsonable import JsonResult
 from regpeek.formats.manifest import Descriptor, ImageManifest
 from regpeek.formats.platform import Platform
+from regpeek.formats.reference import Reference
 from regpeek.network._sync.registry import Client, Resolved
+from regpeek.network.common import as_reference
 from regpeek.pull import PullProgress, pull
 
 __all__ = [
@@ -49,7 +51,11 @@ __all__ = [
 
 @dataclass
 class UnpackResult(JsonResult):
-    reference: str
+    """What :func:`unpack_image` did: ``reference`` is the source (a registry ``Reference`` or a
+    ``LayoutReference``), ``digest`` the image manifest's, ``layers`` those applied, ``report`` the
+    counts (files, directories, links, devices, whiteouts, what was skipped)."""
+
+    reference: Reference | LayoutReference
     digest: Digest
     layers: list[Descriptor]
     report: UnpackReport
@@ -57,7 +63,7 @@ class UnpackResult(JsonResult):
     def to_dict(self) -> dict[str, Any]:
         report = self.report
         return {
-            "reference": self.reference,
+            "reference": str(self.reference),
             "digest": str(self.digest),
             "layers": [str(layer.digest) for layer in self.layers],
             "files": report.files,
@@ -223,7 +229,7 @@ def unpack_image(
         client, source, platform=platform, allow_nondistributable=allow_nondistributable, progress=progress
     ) as image:
         report = image.unpack(root, as_root=as_root, limits=limits, max_size=max_size)
-        return UnpackResult(source, image.resolved.manifest.digest, image.layers, report)
+        return UnpackResult(as_reference(source), image.resolved.manifest.digest, image.layers, report)
 
 
 def require_empty_directory(path: Path | str) -> Path:
