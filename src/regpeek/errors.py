@@ -105,8 +105,9 @@ class NotFoundError(RegpeekError):
     """The registry has no such repository, tag, manifest or blob (exit 3).
 
     ``what`` says which: ``"manifest"``, ``"blob"``, ``"tag list"``, ``"repository"`` (the registry
-    does not know the repository at all) or ``"platform"``; ``None`` for anything else (a file of a
-    local layout, say).
+    does not know the repository at all) or ``"platform"`` (in an ``oci:`` layout: ``"repository"``
+    for a missing layout, ``"manifest"`` for a missing image name, ``"blob"``); ``None`` for anything
+    else (a missing SIF file, say).
     """
 
     exit_code = 3

@@ -190,6 +190,13 @@ def test_layers_of_a_layout_image_open_offline(api: Api, registry: Registry, sam
     for number, layer in enumerate(image.layers):
         tar, error = _read(api.flavour, registry, f"oci:{tmp_path / 'layout'}", layer, decompress=True)
         assert error is None and _sha(b"".join(tar)) == pushed.diff_ids[number]
+    for ref, what in (
+        (f"oci:{tmp_path / 'nothing'}:x", "repository"),
+        (f"oci:{tmp_path / 'layout'}:x", "manifest"),
+    ):
+        with pytest.raises(regpeek.NotFoundError) as info:
+            _image(api.flavour, registry, ref)
+        assert info.value.what == what
 
 
 # -- streaming through faults ---------------------------------------------------------------------

@@ -131,7 +131,7 @@ class Layout:
     def find(self, name: str | None) -> Descriptor:
         """The index entry called ``name`` (or the only entry, when ``name`` is None)."""
         if not self.exists():
-            raise NotFoundError(f"no OCI layout at {self.path}")
+            raise NotFoundError(f"no OCI layout at {self.path}", what="repository")
         entries = self.entries()
         if name is None:
             if len(entries) != 1:
@@ -143,7 +143,7 @@ class Layout:
         for entry in entries:
             if entry.annotations.get(REF_NAME) == name:
                 return entry
-        raise NotFoundError(f"no image named {name!r} in {self.path}")
+        raise NotFoundError(f"no image named {name!r} in {self.path}", what="manifest")
 
     def has_blob(self, descriptor: Descriptor) -> bool:
         """True when the blob is present with the right size and digest (it is hashed to be sure).
@@ -184,7 +184,7 @@ class Layout:
         try:
             fd = _open_regular(path)
         except FileNotFoundError:
-            raise NotFoundError(f"blob {digest} missing from {self.path}") from None
+            raise NotFoundError(f"blob {digest} missing from {self.path}", what="blob") from None
         except _NotRegular as exc:
             raise VerificationError(f"{what} is not a regular file ({exc})") from None
         try:
