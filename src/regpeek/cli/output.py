@@ -51,9 +51,17 @@ def _unicode(stream: TextIO) -> bool:
 def echo_json(value: Any, *, indent: int = 2) -> None:
     """``value`` as indented JSON on stdout: exact, valid, no terminal controls (and all ASCII when
     stdout is not UTF-8, where the stream's ``backslashreplace`` fallback would not be JSON)."""
+    _not_text(value)
     click.echo(safe_json(value, indent=indent, ascii_only=not _unicode(sys.stdout)))
+
+
+def _not_text(value: Any) -> None:
+    """JSON text given where a value is expected would be printed as one JSON string: a bug."""
+    if isinstance(value, (str, bytes)):
+        raise TypeError("expected a JSON value, got text: pass result.to_dict(), not result.to_json()")
 
 
 def json_line(value: Any, stream: TextIO) -> str:
     """``value`` as one compact JSON line (no newline) fit for ``stream``, as :func:`echo_json`."""
+    _not_text(value)
     return safe_json(value, compact=True, ascii_only=not _unicode(stream))
