@@ -3,7 +3,7 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 PYTEST_ARGS ?=
 
-.PHONY: setup demo test fuzz lint format bench-pull bench-inspect bench-faults clean
+.PHONY: setup demo test fuzz lint format bench-pull bench-copy bench-inspect bench-faults clean
 
 $(VENV)/.installed: pyproject.toml scripts/install-deps.sh
 	bash scripts/install-deps.sh
@@ -13,7 +13,7 @@ $(VENV)/.installed: pyproject.toml scripts/install-deps.sh
 
 setup: $(VENV)/.installed  ## system packages, a virtualenv, regpeek with its test extras
 
-demo: setup  ## start a local registry, load sample images of every format, inspect them
+demo: setup  ## start two local registries, load sample images of every format, inspect and copy them
 	$(PY) scripts/demo.py
 
 test: setup  ## the whole test suite: unit tests and integration tests against a real registry
@@ -35,6 +35,9 @@ format: setup
 
 bench-pull: setup  ## regpeek pull/unpack vs skopeo copy/umoci unpack (3 x 32 MiB)
 	$(PY) bench/pull.py --rounds 5
+
+bench-copy: setup  ## regpeek copy vs skopeo copy, registry to registry (3 x 32 MiB, 20 x 2 MiB)
+	$(PY) bench/copy_speed.py --rounds 5
 
 bench-inspect: setup  ## regpeek inspect vs skopeo and python-dxf through 25 ms of latency
 	$(PY) -m pip install -q --disable-pip-version-check python-dxf

@@ -1,9 +1,10 @@
-"""``make demo``: a local registry, sample images of every manifest format, and regpeek inspecting them.
+"""``make demo``: local registries, sample images of every manifest format, and regpeek reading them.
 
 Starts the Debian ``docker-registry`` (CNCF distribution 2.8.2) on a free loopback port with schema1
 pushes enabled, pushes the samples with plain HTTP calls (tests/support, not regpeek), then runs the
-installed ``regpeek`` command on each. ``--keep`` leaves the registry running until Ctrl-C so you can
-try commands yourself.
+installed ``regpeek`` command on each. A second, empty registry receives a mirror of the multi-platform
+sample (``regpeek copy``), and an archive of it is written and read back. ``--keep`` leaves the
+registries running until Ctrl-C so you can try commands yourself.
 """
 
 from __future__ import annotations
@@ -43,10 +44,12 @@ def main() -> int:
     parser.add_argument("--keep", action="store_true", help="keep the registry running until Ctrl-C")
     options = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="regpeek-demo-") as workdir:
-        registry = start_registry(Path(workdir), schema1=True)
+        registry = start_registry(Path(workdir) / "one", schema1=True)
+        mirror = start_registry(Path(workdir) / "two")
         try:
             host = registry.host
             print(f"registry: docker-registry serve on http://{host} (schema1 pushes enabled)")
+            print(f"second registry, empty: http://{mirror.host}")
             with Pusher(registry.url) as pusher:
                 samples = load_samples(pusher, schema1=True)
             print("pushed with plain HTTP calls: " + ", ".join(sorted(samples)))
@@ -98,6 +101,21 @@ def main() -> int:
             )
             print(listing.stdout or listing.stderr, end="")
 
+            print("\n# Mirror the multi-platform image into the second registry: one command, every platform")
+            print(run("copy", "--plain-http", f"{host}/samples/index", f"{mirror.host}/mirror/index"), end="")
+            print(run("digest", "--plain-http", f"{host}/samples/index"), end="")
+            print(run("digest", "--plain-http", f"{mirror.host}/mirror/index"), end="")
+            print("\n# ...again: everything is there already, so only HEAD requests are sent")
+            print(run("copy", "--plain-http", f"{host}/samples/index", f"{mirror.host}/mirror/index"), end="")
+            print("\n# ...and into an archive for an offline machine (skopeo's oci-archive: format)")
+            archive = Path(workdir) / "index.tar"
+            print(run("copy", "--plain-http", f"{host}/samples/index", f"oci-archive:{archive}"), end="")
+            print(
+                "\n".join(
+                    run("inspect", "--platform", "linux/arm/v7", f"oci-archive:{archive}").splitlines()[:3]
+                )
+            )
+
             print("\n# Many images at once: JSON Lines in input order, errors included")
             lines = run(
                 "inspect",
@@ -125,8 +143,9 @@ def main() -> int:
                 if done.returncode != 0:
                     raise SystemExit(f"{script} exited with {done.returncode}")
             if options.keep:
-                print(f"\nregistry still running at {host}; try:")
+                print(f"\nregistries still running at {host} and {mirror.host}; try:")
                 print(f"  regpeek inspect --plain-http {host}/samples/list")
+                print(f"  regpeek copy --plain-http --dry-run {host}/samples/list {mirror.host}/mirror/list")
                 print("press Ctrl-C to stop")
                 while True:
                     time.sleep(3600)
@@ -134,6 +153,7 @@ def main() -> int:
             pass
         finally:
             registry.stop()
+            mirror.stop()
     return 0
 
 

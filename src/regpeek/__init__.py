@@ -12,9 +12,32 @@ Every public name is listed in ``docs/api.md``. Submodules load on first use: ``
 ``regpeek.errors``, and ``regpeek.cache`` (another name for :mod:`regpeek.disk.cache`).
 """
 
+import sys
+import types
 from typing import TYPE_CHECKING, Any
 
 from regpeek._version import __version__
+
+
+def _defer_httpx_cli() -> None:
+    """Importing httpx imports its own command line, ``httpx._main`` (click, rich, pygments' lexers):
+    about 0.1 s at every regpeek start for something regpeek never runs. A stand-in takes its place
+    until ``httpx.main()`` is called, which then imports the real one."""
+    if "httpx" in sys.modules or "httpx._main" in sys.modules:
+        return
+    stand_in = types.ModuleType("httpx._main")
+
+    def main(*args: Any, **kwargs: Any) -> Any:
+        del sys.modules["httpx._main"]
+        import importlib
+
+        return importlib.import_module("httpx._main").main(*args, **kwargs)
+
+    stand_in.main = main  # type: ignore[attr-defined]
+    sys.modules["httpx._main"] = stand_in
+
+
+_defer_httpx_cli()
 
 # Public names and the module each lives in. They are imported on first use (PEP 562), so that
 # ``import regpeek`` and the CLI start fast: httpx, asyncio and rich load only when needed.

@@ -67,7 +67,7 @@ def read_references(lines: TextIO | Iterable[str]) -> Iterator[str]:
 
 def _registry_of(reference: str) -> str:
     try:
-        return "oci:" if reference.startswith("oci:") else Reference.parse(reference).api_host
+        return "local:" if LayoutReference.is_local(reference) else Reference.parse(reference).api_host
     except RegpeekError:
         return ""
 

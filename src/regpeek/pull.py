@@ -36,14 +36,11 @@ from collections.abc import Callable, Iterable
 from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 from regpeek.disk.cache import LayerStore
-from regpeek.disk.layout import REF_NAME, Layout, Staging, remove_stale_staging
-from regpeek.errors import (
-    UnsupportedError,
-    UsageError,
-)
+from regpeek.disk.layout import REF_NAME, Layout, LayoutReference, Staging, remove_stale_staging
+from regpeek.errors import NotFoundError, UnsupportedError, UsageError
 from regpeek.formats import mediatypes as mt
 from regpeek.formats.digest import Digest, DigestVerifier, compute
 from regpeek.formats.jsonable import JsonResult
@@ -53,7 +50,7 @@ from regpeek.formats.reference import Reference
 from regpeek.formats.schema1 import Schema1Manifest, config_bytes
 from regpeek.network._sync.registry import Client
 
-__all__ = ["PullResult", "PulledBlob", "PullProgress", "pull"]
+__all__ = ["PullProgress", "PullResult", "PulledBlob", "Stopped", "pull", "run_jobs"]
 
 _CHUNK = 1024 * 1024
 
@@ -92,9 +89,10 @@ class PulledBlob:
 
 @dataclass
 class PullResult(JsonResult):
-    """What :func:`pull` did; ``reference`` is the :class:`~regpeek.formats.reference.Reference` pulled."""
+    """What :func:`pull` did; ``reference`` is the :class:`~regpeek.formats.reference.Reference` pulled
+    (a :class:`~regpeek.disk.layout.LayoutReference` for a local image)."""
 
-    reference: Reference
+    reference: Reference | LayoutReference
     destination: Path
     ref_name: str
     digest: Digest  # of what index.json now names: an image manifest, or the index with --all-platforms
@@ -150,15 +148,48 @@ def _descriptor_of(manifest: Manifest) -> Descriptor:
     return Descriptor(media_type=manifest.media_type, digest=manifest.digest, size=len(manifest.raw))
 
 
-class _Stopped(Exception):
-    """Raised in a download thread when another download failed or the user interrupted."""
+class Stopped(Exception):
+    """Raised in a worker thread when another job failed or the user interrupted."""
+
+
+T = TypeVar("T")
+
+
+def run_jobs(jobs: list[Callable[[], T]], workers: int, stop: threading.Event) -> list[T]:
+    """Run ``jobs`` on ``workers`` threads and return their results in order.
+
+    The first failure sets ``stop`` (jobs check it between chunks and raise :class:`Stopped`), waits
+    for the others to end and is raised. Ctrl-C sets ``stop`` and returns at once: a job blocked on
+    the network is not waited for (its files go with their staging area, and the CLI ends the
+    process without joining threads).
+    """
+    if not jobs:
+        return []
+    executor = ThreadPoolExecutor(max_workers=min(workers, len(jobs)), thread_name_prefix="regpeek-job")
+    try:
+        futures = [executor.submit(job) for job in jobs]
+        wait(futures, return_when=FIRST_EXCEPTION)
+        for future in futures:
+            if future.done() and not isinstance(future.exception(), (Stopped, type(None))):
+                future.result()  # raises the first real failure
+        results = [future.result() for future in futures]
+    except KeyboardInterrupt:
+        stop.set()
+        executor.shutdown(wait=False, cancel_futures=True)
+        raise
+    except BaseException:
+        stop.set()  # the other jobs stop at their next chunk
+        executor.shutdown(wait=True, cancel_futures=True)
+        raise
+    executor.shutdown(wait=True)
+    return results
 
 
 class _Puller:
     def __init__(
         self,
         client: Client,
-        reference: Reference,
+        reference: Reference | LayoutReference,
         layout: Layout,
         staging: Staging,
         *,
@@ -167,9 +198,9 @@ class _Puller:
         progress: PullProgress | None,
     ) -> None:
         self.client = client
-        self.store: LayerStore | None = getattr(
-            client.cache, "layers", None
-        )  # a cache of one's own may have none
+        self.store: LayerStore | None = (
+            getattr(client.cache, "layers", None) if isinstance(reference, Reference) else None
+        )  # a cache of one's own may have none; a local source needs none
         self.link = self.store is not None and self.store.holds(layout.path)
         self.reference = reference
         self.layout = layout
@@ -181,37 +212,11 @@ class _Puller:
 
     def fetch_all(self, blobs: Iterable[Descriptor]) -> list[PulledBlob]:
         """Fetch every blob, ``jobs`` at a time; the first failure stops the others and is raised."""
-        return self._run_all([functools.partial(self._fetch, blob) for blob in blobs])
-
-    def _run_all(self, jobs: list[Callable[[], PulledBlob]]) -> list[PulledBlob]:
-        if not jobs:
-            return []
-        executor = ThreadPoolExecutor(
-            max_workers=min(self.jobs, len(jobs)), thread_name_prefix="regpeek-pull"
-        )
-        try:
-            futures = [executor.submit(job) for job in jobs]
-            wait(futures, return_when=FIRST_EXCEPTION)
-            for future in futures:
-                if future.done() and not isinstance(future.exception(), (_Stopped, type(None))):
-                    future.result()  # raises the first real failure
-            results = [future.result() for future in futures]
-        except KeyboardInterrupt:
-            # Ctrl-C: stop now; a download blocked on the network is not waited for (its staged file
-            # goes with the staging area, and the CLI ends the process without joining threads)
-            self.stop.set()
-            executor.shutdown(wait=False, cancel_futures=True)
-            raise
-        except BaseException:
-            self.stop.set()  # the other downloads stop at their next chunk
-            executor.shutdown(wait=True, cancel_futures=True)
-            raise
-        executor.shutdown(wait=True)
-        return results
+        return run_jobs([functools.partial(self._fetch, blob) for blob in blobs], self.jobs, self.stop)
 
     def _fetch(self, descriptor: Descriptor) -> PulledBlob:
         if self.stop.is_set():
-            raise _Stopped
+            raise Stopped
         if self.layout.has_blob(descriptor):
             if self.progress:
                 self.progress.blob_finished(descriptor.digest, downloaded=False)
@@ -239,17 +244,20 @@ class _Puller:
 
         def advanced(count: int) -> None:
             if self.stop.is_set():
-                raise _Stopped
+                raise Stopped
             if self.progress:
                 self.progress.blob_advanced(digest, count)
 
-        _, resumed = self.client._write_blob(
-            self.reference.repo,
-            descriptor,
-            path,
-            use_urls=self.allow_nondistributable,
-            on_progress=advanced,
-        )
+        source = self.reference.repo if isinstance(self.reference, Reference) else self.reference
+        try:
+            _, resumed = self.client._write_blob(
+                source, descriptor, path, use_urls=self.allow_nondistributable, on_progress=advanced
+            )
+        except NotFoundError:
+            if not descriptor.urls or isinstance(self.reference, Reference):
+                raise
+            # a local image may leave a non-distributable layer out, as pull does
+            return PulledBlob(digest, descriptor.size, descriptor.media_type, False, skipped=True)
         self.staging.add_file(digest, path)
         if self.store is not None:
             self.store.add(descriptor, path, link=self.link)
@@ -292,6 +300,8 @@ def _convert_schema1(puller: _Puller, manifest: Schema1Manifest) -> tuple[Descri
 
 def _sized(puller: _Puller, descriptor: Descriptor) -> Descriptor:
     """Schema1 layers carry no size: ask the registry with a HEAD (or use the local copy's size)."""
+    if not isinstance(puller.reference, Reference):
+        raise UnsupportedError(f"{puller.reference} holds a schema1 manifest, which a local image cannot")
     local = puller.layout.blob_path(descriptor.digest)
     if local.exists():
         return Descriptor(descriptor.media_type, descriptor.digest, local.stat().st_size)
@@ -301,7 +311,7 @@ def _sized(puller: _Puller, descriptor: Descriptor) -> Descriptor:
 
 def pull(
     client: Client,
-    ref: Reference | str,
+    ref: Reference | LayoutReference | str,
     destination: Path | str,
     *,
     platform: Platform | str | None = None,
@@ -324,7 +334,12 @@ def pull(
         OSError: the layout cannot be written.
     """
     started = time.monotonic()
-    reference = ref if isinstance(ref, Reference) else Reference.parse(ref)
+    if isinstance(ref, str):
+        reference: Reference | LayoutReference = (
+            LayoutReference.parse(ref) if LayoutReference.is_local(ref) else Reference.parse(ref)
+        )
+    else:
+        reference = ref
     if jobs < 1:
         raise UsageError("jobs must be at least 1")
     if all_platforms and platform is not None:

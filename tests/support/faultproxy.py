@@ -436,7 +436,46 @@ class _Challenge(Fault):
         return status, kept + [("WWW-Authenticate", value) for value in values]
 
 
+class _CutRequest(Fault):
+    """Reads part of the request body, then resets the client's connection (see :func:`cut_request`)."""
+
+    def __init__(self, after_bytes: int, forward: bool) -> None:
+        if after_bytes < 0:
+            raise ValueError("byte count must be >= 0")
+        self.after_bytes, self.forward = after_bytes, forward
+
+    def describe(self) -> str:
+        return f"cut_request({self.after_bytes}{', forwarded' if self.forward else ''})"
+
+
+class _RewriteTarget(Fault):
+    def __init__(self, fn: Callable[[str], str]) -> None:
+        self.fn = fn
+
+    def describe(self) -> str:
+        return "rewrite_target"
+
+    def respond(self, ex: Exchange) -> None:
+        ex.path = self.fn(ex.path)  # what is forwarded; the record keeps what the client sent
+
+
 # -- fault constructors --------------------------------------------------------------------------
+def cut_request(after_bytes: int, *, forward: bool = False) -> Fault:
+    """Read ``after_bytes`` of the request body, then reset the client's connection (RST) while it is
+    still sending, as a network failure in the middle of an upload would.
+
+    Without ``forward`` the upstream never hears of the request; with it, the headers and those
+    bytes are sent upstream and that connection is reset too (the upstream sees a client vanish
+    mid-body).
+    """
+    return _CutRequest(after_bytes, forward)
+
+
+def rewrite_target(fn: Callable[[str], str]) -> Fault:
+    """Forward the request to ``fn(target)`` (path plus query) instead; recorded as the client sent it."""
+    return _RewriteTarget(fn)
+
+
 def status(code: int, *, headers: Mapping[str, str] | None = None, data: bytes | None = None) -> Fault:
     """Answer ``code`` instead of forwarding; the body is a registry JSON error unless ``data`` is given."""
     return _Status(code, headers, data)
@@ -1072,7 +1111,43 @@ class _Handler(BaseHTTPRequestHandler):
             self._drain_request_body(ex)
             self._send_answer(ex, answer, faults)
             return
+        cut = next((fault for fault in faults if isinstance(fault, _CutRequest)), None)
+        if cut is not None:
+            self._cut_request(ex, cut)
+            return
         self._forward(ex, faults)
+
+    def _cut_request(self, ex: Exchange, cut: _CutRequest) -> None:
+        proxy = ex.proxy
+        conn = proxy._connect() if cut.forward else None
+        received = 0
+        try:
+            if conn is not None:
+                assert proxy._upstream_parts is not None
+                conn.putrequest(
+                    ex.method, proxy._upstream_target(ex.path), skip_host=True, skip_accept_encoding=True
+                )
+                conn.putheader("Host", proxy._upstream_parts.netloc)
+                skip = _HOP_BY_HOP | {"host"} | proxy.strip_request_headers
+                for name, value in ex.headers:
+                    if name.lower() not in skip:
+                        conn.putheader(name, value)
+                conn.endheaders()
+            for chunk in self._request_body(ex):
+                part = chunk[: cut.after_bytes - received]
+                if conn is not None and part:
+                    conn.send(part)
+                received += len(part)
+                if received >= cut.after_bytes:
+                    break
+        finally:
+            if conn is not None and conn.sock is not None:
+                with contextlib.suppress(OSError):
+                    conn.sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+            if conn is not None:
+                conn.close()
+        ex.record.error = f"request cut after {received} body bytes"
+        self._cut(ex, BodyPlan(cut="reset"))
 
     def _forward(self, ex: Exchange, faults: Sequence[Fault]) -> None:
         proxy = ex.proxy
@@ -1376,6 +1451,7 @@ __all__ = [
     "body",
     "challenge",
     "content_type",
+    "cut_request",
     "drop_header",
     "error_body",
     "flip_byte",
@@ -1384,6 +1460,7 @@ __all__ = [
     "redirect_loop",
     "reset_after",
     "rewrite_body",
+    "rewrite_target",
     "set_header",
     "stall",
     "stall_before_headers",

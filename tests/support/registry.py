@@ -266,6 +266,8 @@ def _config_text(
     tls_key: Path | None,
     auth_block: str,
     schema1: bool,
+    relative_urls: bool = False,
+    foreign_urls: bool = False,
 ) -> str:
     lines = [
         "version: 0.1",
@@ -286,6 +288,8 @@ def _config_text(
         f"  addr: {_yaml_scalar(f'{LOOPBACK}:{port}')}",
         f"  secret: {_yaml_scalar(secrets.token_hex(16))}",
     ]
+    if relative_urls:
+        lines.append("  relativeurls: true")
     if tls_cert is not None and tls_key is not None:
         lines += [
             "  tls:",
@@ -294,6 +298,8 @@ def _config_text(
         ]
     if schema1:
         lines += ["compatibility:", "  schema1:", "    enabled: true"]
+    if foreign_urls:  # without an allow list distribution refuses manifests whose layers have URLs
+        lines += ["validation:", "  manifests:", "    urls:", "      allow:", '        - "^https?://"']
     return "\n".join(lines) + "\n" + auth_block
 
 
@@ -355,11 +361,15 @@ def start_registry(
     schema1: bool = False,
     token_server: TokenServer | None = None,
     users: dict[str, str] | None = None,
+    relative_urls: bool = False,
+    foreign_urls: bool = False,
     attempts: int = 3,
 ) -> Registry:
     """Start a registry with filesystem storage under ``workdir`` and wait until it answers.
 
-    ``auth="htpasswd"`` needs ``users``; ``auth="token"`` needs ``token_server``.  Retries on a
+    ``auth="htpasswd"`` needs ``users``; ``auth="token"`` needs ``token_server``; ``relative_urls``
+    makes the registry send relative ``Location`` headers (``http.relativeurls``); ``foreign_urls``
+    lets it take manifests whose layers carry ``urls`` (non-distributable layers).  Retries on a
     lost port race; raises :class:`RegistryStartError` (with the logs) after ~10 s.
     """
     workdir = Path(workdir)
@@ -379,6 +389,8 @@ def start_registry(
             tls_key=tls_files.server_key if tls_files else None,
             auth_block=auth_block,
             schema1=schema1,
+            relative_urls=relative_urls,
+            foreign_urls=foreign_urls,
         )
         (workdir / "config.yml").write_text(config)
         with (workdir / "access.log").open("wb") as out, (workdir / "registry.log").open("wb") as err:

@@ -32,6 +32,8 @@ COMMANDS = {
     "digest": ("regpeek.cli.raw", "digest_command"),
     "tags": ("regpeek.cli.tags", "tags_command"),
     "pull": ("regpeek.cli.pull", "pull_command"),
+    "copy": ("regpeek.cli.copy", "copy_command"),
+    "push": ("regpeek.cli.copy", "push_command"),
     "unpack": ("regpeek.cli.unpack", "unpack_command"),
     "export": ("regpeek.cli.unpack", "export_command"),
     "sif": ("regpeek.cli.sif", "sif_command"),

@@ -9,6 +9,7 @@ import click
 from regpeek.cli.options import Settings, registry_options
 from regpeek.cli.output import echo, echo_json, warn
 from regpeek.cli.session import pull_progress, session
+from regpeek.disk.layout import LayoutReference
 from regpeek.pull import pull
 
 
@@ -47,9 +48,17 @@ def pull_command(
 ) -> None:
     """Pull REF into the OCI image layout DEST (created if needed).
 
-    Blobs are verified as they stream; DEST changes only when the whole image is verified.
+    Blobs are verified as they stream; DEST changes only when the whole image is verified. DEST may
+    also be oci:PATH[:NAME], or an archive, oci-archive:FILE[:NAME] or docker-archive:FILE[:REPO:TAG]
+    (what regpeek copy writes, for the host's platform unless --platform or --all-platforms).
     """
     show = not quiet and not as_json and sys.stderr.isatty()
+    if LayoutReference.is_local(dest):
+        target = LayoutReference.parse(dest)
+        if target.transport != "oci":
+            _pull_to_archive(settings, ref, dest, all_platforms, jobs, allow_nondistributable, show, as_json)
+            return
+        dest, ref_name = str(target.path), ref_name or target.name
     with session(settings) as client, pull_progress(ref, show) as progress:
         result = pull(
             client,
@@ -75,3 +84,27 @@ def pull_command(
     echo(line)
     if skipped:
         warn(f"{len(skipped)} non-distributable layer(s) left out (--allow-nondistributable fetches them)")
+
+
+def _pull_to_archive(
+    settings: Settings,
+    ref: str,
+    dest: str,
+    all_platforms: bool,
+    jobs: int,
+    allow_nondistributable: bool,
+    show: bool,
+    as_json: bool,
+) -> None:
+    """``pull REF oci-archive:FILE`` is ``copy`` to that archive, with pull's platform default."""
+    from regpeek.cli.copy import print_summary
+    from regpeek.copy import copy
+
+    with session(settings) as client, pull_progress(ref, show) as progress:
+        platform = settings.platform or (None if all_platforms else client.default_platform)
+        result = copy(client, ref, dest, platform=platform, jobs=jobs,
+                      allow_nondistributable=allow_nondistributable, progress=progress)  # fmt: skip
+    if as_json:
+        echo_json(result.to_json())
+    else:
+        print_summary(result)

@@ -8,6 +8,7 @@ from contextlib import contextmanager
 
 from regpeek.cli.options import Settings
 from regpeek.cli.scrub import remember_secrets
+from regpeek.disk.layout import LayoutReference
 from regpeek.network._sync.registry import Client
 from regpeek.pull import PullProgress
 
@@ -26,7 +27,7 @@ def session(settings: Settings) -> Iterator[Client]:
 @contextmanager
 def pull_progress(source: str, show: bool) -> Iterator[PullProgress | None]:
     """Progress bars on stderr while ``source`` is pulled (none for a local layout, or when not shown)."""
-    if not show or source.startswith("oci:"):
+    if not show or LayoutReference.is_local(source):
         yield None
         return
     from regpeek.cli.progress import RichPullProgress  # rich's progress only when it is drawn

@@ -34,7 +34,7 @@ from regpeek.formats.manifest import MAX_MANIFEST_SIZE, Descriptor
 if TYPE_CHECKING:
     from _typeshed import WriteableBuffer
 
-__all__ = ["REF_NAME", "Layout", "LayoutReference", "Staging"]
+__all__ = ["REF_NAME", "TRANSPORTS", "ImageStore", "Layout", "LayoutReference", "NotRegularError", "Staging"]
 
 REF_NAME = "org.opencontainers.image.ref.name"
 _LAYOUT_FILE = {"imageLayoutVersion": "1.0.0"}
@@ -42,27 +42,58 @@ _STAGING_PREFIX = ".regpeek-staging-"
 _CHUNK = 1024 * 1024
 
 
+#: The local transports, as skopeo names them: an OCI layout directory, a tar of one, and the archive
+#: ``docker save`` writes and ``docker load`` reads.
+TRANSPORTS = ("oci", "oci-archive", "docker-archive")
+
+
 @dataclass(frozen=True)
 class LayoutReference:
-    """``oci:PATH[:NAME]``: an image in a local OCI layout, by ref name (or the only image there)."""
+    """An image stored locally, named as skopeo names it.
+
+    ``oci:PATH[:NAME]`` is an OCI layout directory and ``oci-archive:FILE[:NAME]`` a tar of one (NAME is
+    the ``org.opencontainers.image.ref.name`` of an ``index.json`` entry, or empty for the only image);
+    ``docker-archive:FILE[:REPO:TAG]`` is a ``docker save`` archive (REPO:TAG one of its ``RepoTags``).
+    """
 
     path: Path
     name: str | None = None
+    transport: str = "oci"
 
     @classmethod
     def parse(cls, text: str) -> LayoutReference:
-        """Parse ``oci:PATH[:NAME]``; a NAME may itself hold colons only after the last path separator."""
-        if not text.startswith("oci:"):
-            raise UsageError(f"not a layout reference: {text!r} (expected oci:PATH[:NAME])")
-        rest = text[len("oci:") :]
-        head, sep, tail = rest.rpartition(":")
-        if sep and "/" not in tail and head:
-            path, name = head, tail or None
+        """Parse ``oci:PATH[:NAME]``, ``oci-archive:FILE[:NAME]`` or ``docker-archive:FILE[:REPO:TAG]``.
+
+        In a layout NAME may itself hold colons only after the last path separator; a docker archive's
+        path ends at its first colon (as in skopeo), the rest being an image reference.
+        """
+        transport, sep, rest = text.partition(":")
+        if not sep or transport not in TRANSPORTS:
+            raise UsageError(
+                f"not a local image reference: {text!r} "
+                "(expected oci:PATH[:NAME], oci-archive:FILE[:NAME] or docker-archive:FILE[:REPO:TAG])"
+            )
+        if transport == "docker-archive":
+            path, _, name = rest.partition(":")
         else:
-            path, name = rest, None
+            head, sep, tail = rest.rpartition(":")
+            path, name = (head, tail) if sep and "/" not in tail and head else (rest, "")
         if not path:
-            raise UsageError(f"invalid layout reference {text!r}: no path")
-        return cls(Path(path), name)
+            raise UsageError(f"invalid {transport} reference {text!r}: no path")
+        return cls(Path(path), name or None, transport)
+
+    @staticmethod
+    def is_local(text: str) -> bool:
+        """Whether ``text`` names a local image (``oci:``, ``oci-archive:``, ``docker-archive:``)."""
+        return text.partition(":")[0] in TRANSPORTS and ":" in text
+
+    def open(self) -> ImageStore:
+        """The store this reference reads from: a :class:`Layout`, or an archive reader."""
+        if self.transport == "oci":
+            return Layout(self.path)
+        from regpeek.disk.archive import DockerArchive, OciArchive
+
+        return OciArchive(self.path) if self.transport == "oci-archive" else DockerArchive(self.path)
 
     @property
     def registry(self) -> None:
@@ -78,7 +109,7 @@ class LayoutReference:
         return self.name
 
     def __str__(self) -> str:
-        return f"oci:{self.path}" + (f":{self.name}" if self.name else "")
+        return f"{self.transport}:{self.path}" + (f":{self.name}" if self.name else "")
 
 
 def _write_atomically(path: Path, data: bytes) -> None:
@@ -87,39 +118,57 @@ def _write_atomically(path: Path, data: bytes) -> None:
     fsync_dir(path.parent)
 
 
-class Layout:
-    """An OCI image layout directory (which need not exist yet)."""
+def read_json(source: BinaryIO, where: object) -> Any:
+    """The JSON document in ``source`` (closed afterwards), refused past 4 MiB or when not JSON."""
+    with source:
+        data = source.read(MAX_MANIFEST_SIZE + 1)
+    if len(data) > MAX_MANIFEST_SIZE:
+        raise VerificationError(f"{where} is over the {MAX_MANIFEST_SIZE}-byte limit")
+    try:
+        return json.loads(data)
+    except (ValueError, RecursionError, UnicodeDecodeError):
+        raise MalformedError(f"{where} is not valid JSON") from None
+
+
+class ImageStore:
+    """Images stored on this machine, read as an OCI layout is: ``index.json`` entries named by
+    ``org.opencontainers.image.ref.name``, and blobs by digest, each read through a check of its digest
+    and size. :class:`Layout` is a directory; :mod:`regpeek.disk.archive` reads archives the same way."""
+
+    kind = "OCI layout"  # for messages
+    hint = "oci:PATH:NAME"  # how to name one image of several
 
     def __init__(self, path: Path | str) -> None:
         self.path = Path(path)
 
+    def _open_file(self, name: str) -> BinaryIO:
+        """Open ``name`` (``index.json``, ``blobs/<algorithm>/<hex>``) for reading.
+
+        Raises FileNotFoundError when it is missing, :class:`NotRegularError` when it is not a regular
+        file; the returned file's ``size`` is :meth:`_size` of it.
+        """
+        raise NotImplementedError
+
+    def _size(self, blob: BinaryIO) -> int:
+        raise NotImplementedError
+
     # -- reading ------------------------------------------------------------------------------
 
-    def blob_path(self, digest: Digest) -> Path:
-        return self.path / "blobs" / digest.algorithm / digest.hex
-
     def exists(self) -> bool:
-        return (self.path / "oci-layout").is_file() and (self.path / "index.json").is_file()
+        raise NotImplementedError
 
     def index(self) -> dict[str, Any]:
-        """``index.json`` as a document (an empty index when the layout does not exist yet)."""
-        path = self.path / "index.json"
-        if not path.exists() and not path.is_symlink():
+        """``index.json`` as a document (an empty index when there is none yet)."""
+        where = self.path / "index.json"
+        try:
+            source = self._open_file("index.json")
+        except FileNotFoundError:
             return {"schemaVersion": 2, "mediaType": mt.OCI_INDEX, "manifests": []}
-        try:
-            fd = _open_regular(path)
-        except _NotRegular as exc:
-            raise VerificationError(f"{path} is not a regular file ({exc})") from None
-        with open(fd, "rb") as source:
-            data = source.read(MAX_MANIFEST_SIZE + 1)
-        if len(data) > MAX_MANIFEST_SIZE:
-            raise VerificationError(f"{path} is over the {MAX_MANIFEST_SIZE}-byte limit")
-        try:
-            document = json.loads(data)
-        except (ValueError, RecursionError):
-            raise MalformedError(f"{path} is not valid JSON") from None
+        except NotRegularError as exc:
+            raise VerificationError(f"{where} is not a regular file ({exc})") from None
+        document = read_json(source, where)
         if not isinstance(document, dict) or not isinstance(document.get("manifests"), list):
-            raise MalformedError(f"{path} is not an OCI index")
+            raise MalformedError(f"{where} is not an OCI index")
         return document
 
     def entries(self) -> list[Descriptor]:
@@ -131,13 +180,13 @@ class Layout:
     def find(self, name: str | None) -> Descriptor:
         """The index entry called ``name`` (or the only entry, when ``name`` is None)."""
         if not self.exists():
-            raise NotFoundError(f"no OCI layout at {self.path}", what="repository")
+            raise NotFoundError(f"no {self.kind} at {self.path}", what="repository")
         entries = self.entries()
         if name is None:
             if len(entries) != 1:
                 names = ", ".join(sorted(e.annotations.get(REF_NAME, "?") for e in entries)) or "none"
                 raise UsageError(
-                    f"{self.path} holds {len(entries)} images ({names}): name one as oci:PATH:NAME"
+                    f"{self.path} holds {len(entries)} images ({names}): name one as {self.hint}"
                 )
             return entries[0]
         for entry in entries:
@@ -174,27 +223,26 @@ class Layout:
     def open_blob(self, digest: Digest, size: int | None = None) -> BinaryIO:
         """Open a blob for reading, refusing anything but a regular file of ``size`` bytes (when given).
 
-        The file is opened with ``O_NOFOLLOW`` (a blob that is a symlink, to ``/dev/zero`` say, is
-        refused, not followed) and first as an ``O_PATH`` descriptor, so that a FIFO or a device node is
-        refused without being opened (no blocking, no side effect).  Reading it does not verify it: see
-        :meth:`open_verified`.
+        In a layout the file is opened with ``O_NOFOLLOW`` (a blob that is a symlink, to ``/dev/zero``
+        say, is refused, not followed) and first as an ``O_PATH`` descriptor, so that a FIFO or a device
+        node is refused without being opened (no blocking, no side effect).  Reading it does not verify
+        it: see :meth:`open_verified`.
         """
-        path = self.blob_path(digest)
         what = f"blob {digest} in {self.path}"
         try:
-            fd = _open_regular(path)
+            blob = self._open_file(f"blobs/{digest.algorithm}/{digest.hex}")
         except FileNotFoundError:
             raise NotFoundError(f"blob {digest} missing from {self.path}", what="blob") from None
-        except _NotRegular as exc:
+        except NotRegularError as exc:
             raise VerificationError(f"{what} is not a regular file ({exc})") from None
         try:
-            actual = os.fstat(fd).st_size
+            actual = self._size(blob)
             if size is not None and actual != size:
                 raise SizeMismatchError(what, size, actual)
         except BaseException:
-            os.close(fd)
+            blob.close()
             raise
-        return open(fd, "rb")
+        return blob
 
     def open_verified(self, descriptor: Descriptor) -> BinaryIO:
         """:meth:`open_blob`, read through a check of the descriptor's digest and size at the end.
@@ -204,6 +252,22 @@ class Layout:
         """
         blob = self.open_blob(descriptor.digest, descriptor.size)
         return cast(BinaryIO, VerifyingReader(blob, descriptor, f"blob {descriptor.digest} in {self.path}"))
+
+
+class Layout(ImageStore):
+    """An OCI image layout directory (which need not exist yet)."""
+
+    def blob_path(self, digest: Digest) -> Path:
+        return self.path / "blobs" / digest.algorithm / digest.hex
+
+    def exists(self) -> bool:
+        return (self.path / "oci-layout").is_file() and (self.path / "index.json").is_file()
+
+    def _open_file(self, name: str) -> BinaryIO:
+        return open(_open_regular(self.path / name), "rb")
+
+    def _size(self, blob: BinaryIO) -> int:
+        return os.fstat(blob.fileno()).st_size
 
     # -- writing ------------------------------------------------------------------------------
 
@@ -236,7 +300,7 @@ class Layout:
             _write_atomically(self.path / "index.json", json.dumps(index, indent=2).encode() + b"\n")
 
 
-class _NotRegular(Exception):
+class NotRegularError(Exception):
     """A blob path holding something other than a regular file."""
 
 
@@ -251,12 +315,12 @@ def _open_regular(path: Path) -> int:
             handle = os.open(path, _O_PATH | os.O_NOFOLLOW | os.O_CLOEXEC)
         except OSError as exc:
             if exc.errno == errno.ELOOP:
-                raise _NotRegular("a symlink") from None
+                raise NotRegularError("a symlink") from None
             raise
         try:
             mode = os.fstat(handle).st_mode
             if not stat.S_ISREG(mode):
-                raise _NotRegular(_kind(mode))
+                raise NotRegularError(_kind(mode))
             return os.open(_PROC_FD / str(handle), os.O_RDONLY | os.O_CLOEXEC)
         finally:
             os.close(handle)
@@ -264,12 +328,12 @@ def _open_regular(path: Path) -> int:
         fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
     except OSError as exc:
         if exc.errno == errno.ELOOP:
-            raise _NotRegular("a symlink") from None
+            raise NotRegularError("a symlink") from None
         raise
     mode = os.fstat(fd).st_mode
     if not stat.S_ISREG(mode):
         os.close(fd)
-        raise _NotRegular(_kind(mode))
+        raise NotRegularError(_kind(mode))
     return fd
 
 

@@ -38,7 +38,7 @@ if TYPE_CHECKING:
     from _typeshed import WriteableBuffer
     from typing_extensions import Self
 
-__all__ = ["LayerDecoder", "declared_compression", "open_layer", "sniff_compression"]
+__all__ = ["LayerDecoder", "declared_compression", "open_layer", "scan_members", "sniff_compression"]
 
 GZIP_MAGIC = b"\x1f\x8b"
 ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
@@ -252,6 +252,16 @@ def _members(tar: _StreamingTarFile) -> Iterator[tarfile.TarInfo]:
     while (info := tar.next()) is not None:
         yield info
         tar.members.clear()
+
+
+def scan_members(fileobj: BinaryIO) -> Iterator[tarfile.TarInfo]:
+    """The headers of a tar in a seekable file, in order, without reading the members' content (tarfile
+    seeks over it): each ``TarInfo`` has ``offset_data`` and ``size``. Extended headers are bounded as
+    when reading layers; a corrupt archive raises ``tarfile.TarError``."""
+    with _StreamingTarFile.open(
+        fileobj=fileobj, mode="r:", tarinfo=_BoundedTarInfo, errors="surrogateescape"
+    ) as tar:
+        yield from _members(tar)
 
 
 def _drain(stream: BinaryIO) -> None:

@@ -105,6 +105,12 @@ class DigestVerifier:
     def digest(self) -> Digest:
         return Digest(self.algorithm, self._hash.hexdigest())
 
+    def copy(self) -> DigestVerifier:
+        """An independent verifier in the same state (to resume hashing from this point later)."""
+        twin = DigestVerifier.__new__(DigestVerifier)
+        twin.algorithm, twin._hash, twin.size = self.algorithm, self._hash.copy(), self.size
+        return twin
+
     def verify(self, what: str, expected: Digest, size: int | None = None) -> None:
         """Raise if the content seen so far is not ``size`` bytes hashing to ``expected``."""
         if size is not None and size != self.size:

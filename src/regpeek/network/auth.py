@@ -20,6 +20,12 @@ Tokens are shared by concurrent requests, in threads (the sync client) and in ta
 while no token is live for a host and scope, requests for it go one at a time, so the first fetches the
 token and the others find it cached. A host that has answered without asking for auth is never waited
 on.
+
+Scopes: a read asks for ``repository:<name>:pull``, a write (POST, PUT, PATCH, DELETE) for
+``repository:<name>:pull,push``. A repository a copy writes to is registered with :meth:`RegistryAuth.allow_push`,
+so its reads ask for ``pull,push`` too and one token serves the existence checks, uploads and manifest puts.
+A cross-repository mount (``POST .../blobs/uploads/?mount=<digest>&from=<other>``) needs pull on ``other``
+as well: both scopes go into one token request, as the registry's challenge asks.
 """
 
 from __future__ import annotations
@@ -55,15 +61,27 @@ _REPO_PATH_RE = re.compile(r"^/v2/(?P<name>.+?)/(?:manifests|blobs|tags|referrer
 Step = tuple[httpx.Request, bool]  # a request to send, and whether its response body is needed
 
 
-def scope_for_path(path: str, method: str = "GET") -> str | None:
-    """The token scope a registry API path needs, e.g. ``repository:library/ubuntu:pull``."""
+def scope_for_path(
+    path: str, method: str = "GET", *, push: bool = False, mount_from: str | None = None
+) -> str | None:
+    """The token scope a registry API path needs, e.g. ``repository:library/ubuntu:pull``.
+
+    ``push`` asks for ``pull,push`` whatever the method; ``mount_from`` adds pull on the repository a
+    blob is mounted from (several scopes are separated by spaces, as in a challenge).
+
+    >>> scope_for_path("/v2/b/blobs/uploads/", "POST", mount_from="a")
+    'repository:b:pull,push repository:a:pull'
+    """
     if path.rstrip("/") == "/v2/_catalog":
         return "registry:catalog:*"
     match = _REPO_PATH_RE.match(path)
     if not match:
         return None
-    action = "pull" if method in ("GET", "HEAD") else "pull,push"
-    return f"repository:{match['name']}:{action}"
+    action = "pull" if method in ("GET", "HEAD") and not push else "pull,push"
+    scope = f"repository:{match['name']}:{action}"
+    if mount_from and mount_from != match["name"]:
+        scope += f" repository:{mount_from}:pull"
+    return scope
 
 
 @dataclass
@@ -81,6 +99,7 @@ class RegistryAuth(httpx.Auth):
         self._registries: dict[str, str] = {}  # api host (host:port) -> registry name for credentials
         self._bearer: dict[str, Challenge] = {}  # api host -> its last Bearer challenge
         self._basic: set[str] = set()  # api hosts that asked for Basic
+        self._push: set[tuple[str, str]] = set()  # (api host, repository) that requests write to
         self._tokens: dict[tuple[str, str], _Token] = {}
         self._open: set[str] = set()  # api hosts that answered without asking for auth
         self._locks: dict[tuple[str, str], asyncio.Lock] = {}
@@ -91,6 +110,19 @@ class RegistryAuth(httpx.Auth):
     def register(self, api_host: str, registry: str) -> None:
         """Allow auth for ``api_host``, looking credentials up under ``registry``."""
         self._registries[api_host] = registry
+
+    def allow_push(self, api_host: str, name: str) -> None:
+        """Ask for ``pull,push`` on every request to repository ``name`` of ``api_host`` (a copy's
+        destination), so that one token serves its reads and its writes."""
+        self._push.add((api_host, name))
+
+    def scope(self, request: httpx.Request) -> str | None:
+        """The scope (or space-separated scopes) a token for ``request`` must carry."""
+        url = request.url
+        match = _REPO_PATH_RE.match(url.path)
+        push = match is not None and (url.netloc.decode(), match["name"]) in self._push
+        mount_from = url.params.get("from") if request.method == "POST" and "mount" in url.params else None
+        return scope_for_path(url.path, request.method, push=push, mount_from=mount_from)
 
     def registry_for(self, api_host: str) -> str | None:
         """The registry name ``api_host`` was registered under, if any."""
@@ -155,7 +187,7 @@ class RegistryAuth(httpx.Auth):
             return None
         if host in self._open and host not in self._bearer:
             return None  # it has answered without a challenge: nothing to wait for
-        key = (host, scope_for_path(request.url.path, request.method) or "")
+        key = (host, self.scope(request) or "")
         return None if key in self._live_tokens() else key
 
     def _task_lock(self, key: tuple[str, str]) -> asyncio.Lock:
@@ -177,7 +209,7 @@ class RegistryAuth(httpx.Auth):
             request.headers.pop("Authorization", None)
             yield request, False
             return
-        scope = scope_for_path(request.url.path, request.method)
+        scope = self.scope(request)
         if scope and host in self._bearer and (host, scope) not in self._live_tokens():
             token = yield from self._fetch_token(request, host, registry, self._bearer[host], scope)
             request.headers["Authorization"] = f"Bearer {token}"
@@ -245,9 +277,7 @@ class RegistryAuth(httpx.Auth):
                 host=host,
                 scope=scope,
             )
-        scopes = list(challenge.scopes)
-        if scope and scope not in scopes:
-            scopes.append(scope)
+        scopes = _merged([*challenge.scopes, *(scope or "").split()])
         self.token_requests += 1
         if credentials.identity_token:
             response = yield _oauth_request(realm, challenge, scopes, credentials), True
@@ -274,6 +304,19 @@ class RegistryAuth(httpx.Auth):
         value, expires_in = _token_from_body(response.content, host, " ".join(scopes) or None)
         self._tokens[(host, scope or "")] = _Token(value, self._clock() + expires_in - _EXPIRY_MARGIN)
         return value
+
+
+def _merged(scopes: list[str]) -> list[str]:
+    """Scopes with one entry per resource, its actions united in order of appearance:
+    ``repository:a:pull`` and ``repository:a:pull,push`` ask for ``repository:a:pull,push``."""
+    actions: dict[str, list[str]] = {}
+    for scope in scopes:
+        resource, sep, wanted = scope.rpartition(":")
+        if not sep or not resource:
+            resource, wanted = scope, ""
+        known = actions.setdefault(resource, [])
+        known += [action for action in wanted.split(",") if action and action not in known]
+    return [f"{resource}:{','.join(wanted)}" if wanted else resource for resource, wanted in actions.items()]
 
 
 def _basic_header(credentials: Credentials) -> str:

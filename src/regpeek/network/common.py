@@ -40,7 +40,8 @@ __all__ = [
     "holds",
 ]
 
-#: A registry reference, or ``oci:PATH[:NAME]`` for an image in a local OCI layout.
+#: A registry reference, or a local image: ``oci:PATH[:NAME]`` (an OCI layout), ``oci-archive:FILE[:NAME]``,
+#: ``docker-archive:FILE[:REPO:TAG]``.
 AnyReference = Reference | LayoutReference
 #: A blob to read: its descriptor (a :class:`~regpeek.formats.config.Layer` is one), or its digest.
 BlobRef = Descriptor | Digest | str
@@ -50,10 +51,10 @@ SyncChunks = Generator[bytes, None, None]
 
 
 def as_reference(ref: AnyReference | str) -> AnyReference:
-    """A registry reference, or ``oci:PATH[:NAME]`` for an image in a local OCI layout."""
+    """A registry reference, or a local image (``oci:``, ``oci-archive:``, ``docker-archive:``)."""
     if isinstance(ref, (Reference, LayoutReference)):
         return ref
-    return LayoutReference.parse(ref) if ref.startswith("oci:") else Reference.parse(ref)
+    return LayoutReference.parse(ref) if LayoutReference.is_local(ref) else Reference.parse(ref)
 
 
 def as_repository(repo: Repository | AnyReference | str) -> Repository | LayoutReference:
@@ -63,13 +64,13 @@ def as_repository(repo: Repository | AnyReference | str) -> Repository | LayoutR
         return repo
     if isinstance(repo, Reference):
         return repo.repo
-    return LayoutReference.parse(repo) if repo.startswith("oci:") else Repository.parse(repo)
+    return LayoutReference.parse(repo) if LayoutReference.is_local(repo) else Repository.parse(repo)
 
 
 def blob_repository(repo: Repository | AnyReference | str) -> Repository | LayoutReference:
     """Where a blob is read: as :func:`as_repository`, but text may also be a whole reference
     (``"alpine:3.20"``, ``"host/app@sha256:…"``), whose repository it is."""
-    if isinstance(repo, str) and not repo.startswith("oci:"):
+    if isinstance(repo, str) and not LayoutReference.is_local(repo):
         return Reference.parse(repo).repo
     return as_repository(repo)
 

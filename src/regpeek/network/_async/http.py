@@ -10,6 +10,9 @@ Written once in ``_async/http.py``; ``_sync/http.py`` is generated from it by ``
 - Redirects are followed by hand: at most 10, never from https to http, and each hop is a fresh
   request, so an ``Authorization`` header never travels to another host.
 - Bodies of manifests and configs are read in chunks and refused past their size cap.
+- Writes (:meth:`AsyncHTTP.send`) with a ``bytes`` body are retried like reads; a streamed body (a blob
+  going up) can be sent once only, so its failures go back to the caller, which resumes the upload from
+  what the registry reports.
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import AsyncIterator
+from typing import TypeAlias
 
 import httpx
 
@@ -42,6 +46,8 @@ __all__ = ["AsyncHTTP"]
 log = logging.getLogger("regpeek.http")
 _REDIRECTS = frozenset({301, 302, 303, 307, 308})
 _ERROR_BODY_LIMIT = 64 * 1024
+
+Content: TypeAlias = "bytes | AsyncIterator[bytes] | None"
 
 
 def _transport_problem(error: httpx.TransportError) -> tuple[str, bool]:
@@ -97,6 +103,38 @@ class AsyncHTTP:
         finally:
             await response.aclose()
 
+    async def send(
+        self,
+        method: str,
+        url: httpx.URL,
+        headers: dict[str, str],
+        what: str,
+        *,
+        ok: tuple[int, ...],
+        content: Content = None,
+    ) -> tuple[httpx.Response, bytes]:
+        """Send ``method`` (a write, or an upload's status GET) and return the answer with an ``ok``
+        status and its body (at most 64 KiB: these answers are headers and short JSON).
+
+        Without a body or with ``bytes`` the request is retried and redirected like any other. A
+        streamed body cannot be sent twice: it gets one try and no redirect, and every failure is
+        raised (as :class:`~regpeek.errors.RegistryUnavailableError` when it is transient) for the
+        caller to resume from what the registry holds.
+        """
+        streamed = content is not None and not isinstance(content, bytes)
+        attempts = Attempts(0 if streamed else self.options.retries)
+        response = await self._open(method, url, headers, what, ok=ok, attempts=attempts, content=content)
+        try:
+            body = await self._read(response, _ERROR_BODY_LIMIT, what, strict=False)
+        except httpx.TransportError as error:
+            problem, _ = _transport_problem(error)
+            raise RegistryUnavailableError(
+                f"connection failed while reading the answer to {what}: {problem}"
+            ) from None
+        finally:
+            await response.aclose()
+        return response, body
+
     async def _request(
         self, method: str, url: httpx.URL, headers: dict[str, str], what: str, max_size: int
     ) -> tuple[httpx.Response, bytes]:
@@ -124,6 +162,7 @@ class AsyncHTTP:
         what: str,
         ok: tuple[int, ...],
         attempts: Attempts | None = None,
+        content: Content = None,
     ) -> httpx.Response:
         """Send until a response with an ``ok`` status arrives (body unread) or the failure is final.
 
@@ -134,7 +173,11 @@ class AsyncHTTP:
         while True:
             attempt = attempts.start()
             try:
-                response = await self._send_following(method, url, headers, what)
+                response = await self._send_following(method, url, headers, what, content)
+            except httpx.StreamError:  # a 401 in the middle of a streamed upload asked for the body again
+                raise RegistryUnavailableError(
+                    f"{url.netloc.decode()} asked to authenticate again during {what}"
+                ) from None
             except httpx.TransportError as error:
                 problem, transient = _transport_problem(error)
                 if not transient or attempts.last:
@@ -194,18 +237,19 @@ class AsyncHTTP:
         return bytes(body)
 
     async def _send_following(
-        self, method: str, url: httpx.URL, headers: dict[str, str], what: str
+        self, method: str, url: httpx.URL, headers: dict[str, str], what: str, content: Content = None
     ) -> httpx.Response:
         for _ in range(MAX_REDIRECTS + 1):
             if url.scheme == "https":
                 self.trust.ensure()
-            request = self._client.build_request(method, url, headers=headers)
+            request = self._client.build_request(method, url, headers=headers, content=content)
             self.sent += 1
             response = await self._client.send(request, auth=self.auth, stream=True)
             log.debug("%s %s -> %s", method, describe_url(url), response.status_code)
             self._warn(response)
             location = response.headers.get("Location")
-            if response.status_code not in _REDIRECTS or not location:
+            replayable = content is None or isinstance(content, bytes)
+            if response.status_code not in _REDIRECTS or not location or not replayable:
                 return response
             await response.aclose()
             target = url.join(location)

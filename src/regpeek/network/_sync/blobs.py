@@ -35,7 +35,7 @@ from typing import TYPE_CHECKING
 
 import httpx
 
-from regpeek.disk.layout import Layout, LayoutReference
+from regpeek.disk.layout import ImageStore, LayoutReference
 from regpeek.disk.tarstream import LayerDecoder
 from regpeek.errors import AuthError, NotFoundError, RegistryUnavailableError
 from regpeek.formats.digest import BlobCheck, Digest
@@ -134,8 +134,8 @@ def _resumes_at(response: httpx.Response, offset: int) -> bool:
     return content_range.startswith(f"bytes {offset}-")
 
 
-def _file_chunks(layout: Layout, descriptor: Descriptor) -> SyncChunks:
-    """A blob of a local layout (a regular file, never through a link), read in chunks."""
+def _file_chunks(layout: ImageStore, descriptor: Descriptor) -> SyncChunks:
+    """A blob of a local layout or archive (a regular file, never through a link), read in chunks."""
     with layout.open_blob(descriptor.digest, descriptor.known_size) as blob:
         while chunk := blob.read(_FILE_CHUNK):
             yield chunk
@@ -267,7 +267,7 @@ class BlobMethods:
         if descriptor.data is not None:
             source = _inline(descriptor.data)
         elif isinstance(repository, LayoutReference):
-            source = _file_chunks(Layout(repository.path), descriptor)
+            source = _file_chunks(repository.open(), descriptor)
         else:
             registry = self.blob_url(repository, descriptor.digest)
             foreign = [httpx.URL(url) for url in descriptor.urls if url.startswith(("https://", "http://"))]

@@ -175,6 +175,10 @@ class Client(BlobMethods):
         self.auth.register(repo.api_host, repo.registry)
         return httpx.URL(f"{self.options.scheme}://{repo.api_host}/v2/{repo.name}/{path}")
 
+    def api_url(self, repo: Repository, path: str) -> httpx.URL:
+        """``<scheme>://<host>/v2/<name>/<path>`` (registering the host for auth)."""
+        return self._url(repo, path)
+
     # -- manifests ------------------------------------------------------------------------------
 
     def fetch_manifest(
@@ -196,7 +200,7 @@ class Client(BlobMethods):
         """
         reference = _reference(ref)
         if isinstance(reference, LayoutReference):
-            layout = Layout(reference.path)
+            layout = reference.open()
             entry = descriptor or layout.find(reference.name)
             return parse(layout.read_blob(entry), entry.media_type or None, entry.digest.algorithm)
         wanted = descriptor.digest if descriptor is not None else reference.digest
@@ -292,7 +296,7 @@ class Client(BlobMethods):
         if descriptor.data is not None:
             return descriptor.data
         if isinstance(repository, LayoutReference):
-            return Layout(repository.path).read_blob(descriptor)
+            return repository.open().read_blob(descriptor)
         cached = self.cache.get(descriptor.digest)
         if cached is not None and descriptor.known_size in (None, len(cached)):
             return cached
@@ -469,7 +473,7 @@ class Client(BlobMethods):
         repo = _repository(repository)
         if isinstance(repo, LayoutReference):
             names = sorted(
-                e.annotations[REF_NAME] for e in Layout(repo.path).entries() if REF_NAME in e.annotations
+                e.annotations[REF_NAME] for e in repo.open().entries() if REF_NAME in e.annotations
             )
             yield [name for name in names if last is None or name > last]
             return
