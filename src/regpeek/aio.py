@@ -1,7 +1,7 @@
 """The operations that bring images to disk, for the async client: ``await regpeek.aio.pull(client, ...)``.
 
-:func:`pull`, :func:`unpack_image`, :func:`export_image`, :func:`build_sif` and :func:`build_sandbox`
-take an :class:`~regpeek.AsyncClient` and the same arguments as their sync versions
+:func:`pull`, :func:`unpack_image`, :func:`export_image`, :func:`build_sif`, :func:`build_sandbox` and
+:func:`copy` take an :class:`~regpeek.AsyncClient` and the same arguments as their sync versions
 (:func:`regpeek.pull.pull`, :func:`regpeek.rootfs.unpack_image`, :func:`regpeek.rootfs.export_image`,
 :func:`regpeek.sif.build_sif`, :func:`regpeek.sif.build_sandbox`), and return the same results.
 
@@ -27,17 +27,28 @@ from __future__ import annotations
 import asyncio
 import functools
 from collections.abc import Awaitable, Callable
-from typing import Concatenate, ParamSpec, TypeVar
+from typing import Any, Concatenate, ParamSpec, TypeVar
 
+from regpeek import copy as _copy
 from regpeek import pull as _pull
 from regpeek import rootfs as _rootfs
 from regpeek import sif as _sif
 from regpeek.batch import inspect_many
+from regpeek.copy import CopyResult, Location
 from regpeek.errors import UsageError
 from regpeek.network._async.registry import AsyncClient
 from regpeek.network._sync.registry import Client
 
-__all__ = ["build_sandbox", "build_sif", "export_image", "inspect_many", "pull", "sync_twin", "unpack_image"]
+__all__ = [
+    "build_sandbox",
+    "build_sif",
+    "copy",
+    "export_image",
+    "inspect_many",
+    "pull",
+    "sync_twin",
+    "unpack_image",
+]
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -84,3 +95,11 @@ unpack_image = _in_thread(_rootfs.unpack_image)
 export_image = _in_thread(_rootfs.export_image)
 build_sif = _in_thread(_sif.build_sif)
 build_sandbox = _in_thread(_sif.build_sandbox)
+
+
+def copy(
+    client: AsyncClient, source: str | Location, destination: str | Location, /, **options: Any
+) -> Awaitable[CopyResult]:
+    """Async :func:`regpeek.copy.copy` (which takes an :class:`~regpeek.AsyncClient` itself, and
+    ``dest_client=`` another): the same engine in a worker thread over sync twins."""
+    return _copy.copy(client, source, destination, **options)

@@ -41,7 +41,6 @@ to a registry it goes as it is.
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import functools
 import json
 import logging
@@ -68,6 +67,7 @@ from regpeek.errors import (
 )
 from regpeek.formats import mediatypes as mt
 from regpeek.formats.digest import Digest, DigestVerifier
+from regpeek.formats.jsonable import JsonResult
 from regpeek.formats.manifest import Descriptor, ImageManifest, Index, Manifest, parse
 from regpeek.formats.platform import Platform, only
 from regpeek.formats.reference import Reference, Repository
@@ -82,7 +82,7 @@ if TYPE_CHECKING:
 
     from regpeek.network._async.registry import AsyncClient
 
-__all__ = ["CopiedBlob", "CopiedManifest", "CopyResult", "Location", "copy", "parse_location"]
+__all__ = ["CopiedBlob", "CopiedManifest", "CopyOptions", "CopyResult", "Location", "copy", "parse_location"]
 
 log = logging.getLogger("regpeek.copy")
 
@@ -122,7 +122,7 @@ class CopiedBlob:
     resumed: int = 0  # uploads resumed from the registry's Range after a failure
     restarted: int = 0  # uploads started over in a new session
 
-    def to_json(self) -> dict[str, Any]:
+    def to_dict(self) -> dict[str, Any]:
         return {
             "digest": str(self.digest),
             "size": self.size,
@@ -144,7 +144,7 @@ class CopiedManifest:
     action: str
     target: str
 
-    def to_json(self) -> dict[str, Any]:
+    def to_dict(self) -> dict[str, Any]:
         return {
             "digest": str(self.digest),
             "media_type": self.media_type,
@@ -155,8 +155,8 @@ class CopiedManifest:
 
 
 @dataclass
-class CopyResult:
-    """What :func:`copy` did (or, with ``dry_run``, would do)."""
+class CopyResult(JsonResult):
+    """What :func:`copy` did (or, with ``dry_run``, would do); ``to_dict()`` is the ``--json`` object."""
 
     source: str
     destination: str
@@ -179,7 +179,7 @@ class CopyResult:
     def copied_bytes(self) -> int:
         return sum(blob.size for blob in self.blobs if blob.action == "copied")
 
-    def to_json(self) -> dict[str, Any]:
+    def to_dict(self) -> dict[str, Any]:
         return {
             "source": self.source,
             "destination": self.destination,
@@ -190,8 +190,8 @@ class CopyResult:
             "tag": self.tag,
             "converted_from_schema1": self.converted_from_schema1,
             "dry_run": self.dry_run,
-            "blobs": [blob.to_json() for blob in self.blobs],
-            "manifests": [manifest.to_json() for manifest in self.manifests],
+            "blobs": [blob.to_dict() for blob in self.blobs],
+            "manifests": [manifest.to_dict() for manifest in self.manifests],
             "referrers": [str(digest) for digest in self.referrers],
             "copied": self.count("copied"),
             "mounted": self.count("mounted"),
@@ -329,26 +329,10 @@ class _Source:
                     yield chunk
             return
         assert isinstance(self.location, Reference)
-        repo = self.location.repo
-        foreign = [u for u in descriptor.urls if u.startswith(("https://", "http://"))]
-        if not foreign or not self.allow_nondistributable:
-            yield from self.client.blob_chunks(repo, descriptor, start=start)
-            return
-        import httpx
-
-        for number, url in enumerate([*foreign, None]):  # the descriptor's URLs, then the registry
-            chunks = self.client.blob_chunks(
-                repo, descriptor, start=start, url=httpx.URL(url) if url else None
-            )
-            try:
-                first = next(chunks, b"")
-            except (RegistryUnavailableError, NotFoundError, AuthError):
-                if number == len(foreign):
-                    raise
-                continue
-            yield first
-            yield from chunks
-            return
+        transfer = self.client._blob_transfer(
+            self.location.repo, descriptor, use_urls=self.allow_nondistributable
+        )
+        yield from transfer.chunks(start)
 
 
 class _ReadAhead:
@@ -432,7 +416,7 @@ class _Feed:
         verifier: DigestVerifier,
         snapshots: dict[int, DigestVerifier],
         stop: threading.Event,
-        advanced: Callable[[int], None] | None,
+        advanced: Callable[[int], None] | None,  # called with the position after each piece
         what: str,
     ) -> None:
         self._chunks = chunks
@@ -479,7 +463,7 @@ class _Feed:
             piece = self._piece(min(count, _READ_CHUNK))
             count -= len(piece)
             if self.advanced is not None:
-                self.advanced(len(piece))
+                self.advanced(self.position)
             yield piece
 
     def close(self) -> None:
@@ -559,7 +543,14 @@ class _RegistryCopy:
         what = f"blob {self.source.location}@{digest}" if self.source.store is None else f"blob {digest}"
         if self.progress is not None:
             self.progress.blob_started(digest, size, descriptor.media_type)
-        advanced = functools.partial(self.progress.blob_advanced, digest) if self.progress else None
+        shown = 0  # a resumed upload sends some bytes again: progress shows each byte once
+
+        def advanced(position: int) -> None:
+            nonlocal shown
+            if self.progress is not None and position > shown:
+                self.progress.blob_advanced(digest, position - shown)
+                shown = position
+
         snapshots = {0: DigestVerifier(digest.algorithm)}
         if size == 0:  # nothing will pass through a feed: check the digest of no bytes here
             try:
@@ -604,8 +595,6 @@ class _RegistryCopy:
                     return resumed, restarted  # the last request had arrived after all
                 session = recovered
                 restarted, resumed = (restarted + 1, resumed) if lost else (restarted, resumed + 1)
-                if self.progress is not None:
-                    self.progress.blob_restarted(digest, session.offset)
                 log.debug(
                     "upload of %s failed (%s): %s at %d",
                     digest,
@@ -751,8 +740,9 @@ def copy(
 
     With a :class:`regpeek.Client` this returns a :class:`CopyResult`. With an
     :class:`regpeek.AsyncClient` it returns a coroutine: the same engine runs in a worker thread on sync
-    clients that share the async ones' settings, credentials and cache (blobs stream through httpx's
-    sync stack at about half the CPU of its async one, as for ``pull``), so the event loop stays free.
+    twins of the async clients (:func:`regpeek.aio.sync_twin`: their settings, credentials, tokens and
+    cache), as :mod:`regpeek.aio` runs ``pull`` (blobs stream through httpx's sync stack at about half
+    the CPU of its async one), so the event loop stays free.
     """
     if isinstance(client, Client):
         if dest_client is not None and not isinstance(dest_client, Client):
@@ -772,28 +762,16 @@ async def _copy_async(
 ) -> CopyResult:
     import asyncio  # only for an AsyncClient: the CLI never loads it
 
-    readers = _sync_twin(client)
-    writers = _sync_twin(dest_client) if dest_client is not None else None
+    from regpeek.aio import sync_twin
+
+    readers = sync_twin(client)
+    writers = sync_twin(dest_client) if dest_client is not None else None
     try:
         return await asyncio.to_thread(_copy, readers, source, destination, dest_client=writers, **options)
     finally:
         readers.close()
         if writers is not None:
             writers.close()
-
-
-def _sync_twin(client: AsyncClient) -> Client:
-    """A sync client with the async one's settings, credentials and cache."""
-    if client.options.transport is not None:
-        raise UsageError(
-            "copy runs on sync clients: an AsyncClient with a custom async transport cannot be used"
-        )
-    return Client(
-        options=dataclasses.replace(client.options, transport=None),
-        credentials=client.credentials,
-        cache=client.cache,
-        platform=client.default_platform,
-    )
 
 
 def _copy(

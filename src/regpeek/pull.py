@@ -50,7 +50,7 @@ from regpeek.formats.reference import Reference
 from regpeek.formats.schema1 import Schema1Manifest, config_bytes
 from regpeek.network._sync.registry import Client
 
-__all__ = ["PullProgress", "PullResult", "PulledBlob", "Stopped", "pull", "run_jobs"]
+__all__ = ["PullProgress", "PullResult", "PulledBlob", "pull"]
 
 _CHUNK = 1024 * 1024
 

@@ -16,6 +16,7 @@ MODULES = [
     "regpeek",
     "regpeek.aio",
     "regpeek.batch",
+    "regpeek.copy",
     "regpeek.disk.cache",
     "regpeek.disk.sif",
     "regpeek.errors",

@@ -141,7 +141,7 @@ def _run(settings: Settings, src: str, dst: str, **given: Any) -> None:
     ):
         result = copy(reader, src, dst, dest_client=writer, platform=settings.platform, progress=bar, **given)
     if as_json:
-        echo_json(result.to_json())
+        echo_json(result.to_dict())
         return
     if dry_run:
         _print_plan(result)

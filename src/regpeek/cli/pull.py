@@ -105,6 +105,6 @@ def _pull_to_archive(
         result = copy(client, ref, dest, platform=platform, jobs=jobs,
                       allow_nondistributable=allow_nondistributable, progress=progress)  # fmt: skip
     if as_json:
-        echo_json(result.to_json())
+        echo_json(result.to_dict())
     else:
         print_summary(result)

@@ -284,7 +284,7 @@ class DockerArchive(_Archive):
                 f"{where}: {len(layer_members)} layers but {len(diff_ids)} diff_ids in the config"
             )
         layers = tuple(
-            (Digest.parse(diff_id), _member_name(member), self._uncompressed_size(_member_name(member)))
+            (diff_id, _member_name(member), self._uncompressed_size(_member_name(member)))
             for diff_id, member in zip(diff_ids, layer_members, strict=True)
         )
         document = {
@@ -504,7 +504,7 @@ def write_docker_archive(
     ``repo_tags``: layers decompressed and each checked against its ``diff_id``."""
     target = Path(target)
     config = layout.read_blob(manifest.config)
-    diff_ids = [Digest.parse(d) for d in ImageConfig.parse(config, manifest.config.digest).diff_ids]
+    diff_ids = ImageConfig.parse(config, manifest.config.digest).diff_ids
     if len(diff_ids) != len(manifest.layers):
         raise MalformedError(f"{len(manifest.layers)} layers but {len(diff_ids)} diff_ids in the config")
     names: list[str] = []

@@ -83,8 +83,9 @@ class AsyncBlobTransfer:
         self.resumed = 0  # Range requests the registry answered from where we were (206)
         self.restarted = 0  # Range requests answered with the whole blob again (200)
 
-    async def chunks(self) -> AsyncChunks:
-        have = 0
+    async def chunks(self, start: int = 0) -> AsyncChunks:
+        """The blob's bytes from offset ``start`` on (all of them by default)."""
+        have = start
         for number, url in enumerate(self.urls, 1):
             try:
                 async for chunk in self._from(url, have):
@@ -268,12 +269,21 @@ class AsyncBlobMethods:
         elif isinstance(repository, LayoutReference):
             source = _file_chunks(repository.open(), descriptor)
         else:
-            registry = self.blob_url(repository, descriptor.digest)
-            foreign = [httpx.URL(url) for url in descriptor.urls if url.startswith(("https://", "http://"))]
-            urls = [*foreign, registry] if use_urls else [registry]
-            transfer = AsyncBlobTransfer(self.http, self.options, urls, descriptor, what)
+            transfer = self._blob_transfer(repository, descriptor, use_urls=use_urls)
             source = transfer.chunks()
         return verified(source, check), transfer, check
+
+    def _blob_transfer(
+        self, repository: Repository, descriptor: Descriptor, *, use_urls: bool
+    ) -> AsyncBlobTransfer:
+        """How a blob is read from a registry (a non-distributable layer's ``urls`` first, with
+        ``use_urls``); its chunks are not verified (see :func:`verified`)."""
+        registry = self.blob_url(repository, descriptor.digest)
+        foreign = [httpx.URL(url) for url in descriptor.urls if url.startswith(("https://", "http://"))]
+        urls = [*foreign, registry] if use_urls else [registry]
+        return AsyncBlobTransfer(
+            self.http, self.options, urls, descriptor, f"blob {repository}@{descriptor.digest}"
+        )
 
     @contextlib.asynccontextmanager
     async def open_blob(

@@ -214,6 +214,13 @@ def _range_end(value: str | None, expected: int) -> int | None:
 
 
 def _check_digest(response: httpx.Response, digest: Digest, what: str) -> None:
+    """The ``Docker-Content-Digest`` of a write's answer, when sent, must name what was sent."""
     header = response.headers.get("Docker-Content-Digest", "").strip()
-    if header and header != str(digest):
-        raise DigestMismatchError(f"{what} (Docker-Content-Digest)", str(digest), header)
+    if not header:
+        return
+    try:
+        announced = Digest.parse(header)
+    except ValueError:
+        raise MalformedError(f"{what}: registry sent an invalid Docker-Content-Digest") from None
+    if announced != digest:
+        raise DigestMismatchError(f"{what} (Docker-Content-Digest)", digest, announced)

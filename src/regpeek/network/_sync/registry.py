@@ -23,7 +23,7 @@ from types import TracebackType
 import httpx
 
 from regpeek.disk.cache import Cache, NullCache
-from regpeek.disk.layout import REF_NAME, Layout, LayoutReference
+from regpeek.disk.layout import REF_NAME, LayoutReference
 from regpeek.errors import (
     DigestMismatchError,
     MalformedError,
