@@ -45,6 +45,7 @@ def for_the_demo(code: str, host: str) -> str:
         '"alpine"': f'"{host}/samples/index"',
         '"busybox"': f'"{host}/samples/docker"',
         '"library/alpine"': f'"{host}/samples/index"',
+        '"registry.site.example/mirror/alpine': f'"{host}/mirror/alpine',
         '"oci:./layout:3.20"': '"oci:./layout:latest"',
         "regpeek.Client(": "regpeek.Client(plain_http=True, ",
         "regpeek.AsyncClient(": "regpeek.AsyncClient(plain_http=True, ",
@@ -56,7 +57,7 @@ def for_the_demo(code: str, host: str) -> str:
 
 def test_the_readme_shows_the_image_and_layer_api_first() -> None:
     examples = python_examples()
-    assert len(examples) == 5
+    assert len(examples) == 6
     assert (
         "client.image(" in examples[0] and "layer.open(" in examples[0] and "layer.download(" in examples[0]
     )
@@ -104,6 +105,12 @@ def test_the_readme_examples_run_against_the_demo_images(
     assert "manifest 404" in outputs[2] and "MANIFEST_UNKNOWN" in outputs[2]
     assert (tmp_path / "rootfs").is_dir() and (tmp_path / "alpine.tar").stat().st_size > 0
     assert index.child("linux", "amd64").digest in outputs[3]  # the host's platform (linux/amd64)
+    copied = outputs[4].splitlines()  # the copy example: a mirror in the same registry is all mounts
+    images = [*index.children, index.attestation]
+    blobs = len({blob.digest for image in images for blob in (image.config, *image.layers)})
+    assert copied[0] == f"{index.digest} 0 {blobs} 0"
+    assert copied[2].startswith(f"{arm64.digest} 0 ")  # from the archive: every blob already there
+    assert copied[3] == f"{blobs} blobs were there already"
     assert (tmp_path / "rootfs.sqfs").read_bytes()[:4] == b"hsqs"  # a squashfs superblock
 
 
