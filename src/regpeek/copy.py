@@ -439,7 +439,9 @@ class _Feed:
             except RegpeekError as error:
                 raise _SourceFailed(error) from error
             except OSError as error:  # a local source that cannot be read
-                raise _SourceFailed(LocalError(f"cannot read {self.what}: {error.strerror or error}")) from error
+                raise _SourceFailed(
+                    LocalError(f"cannot read {self.what}: {error.strerror or error}")
+                ) from error
             if not self._pending:
                 raise _SourceFailed(SizeMismatchError(self.what, self.descriptor.size, self.position))
         piece, self._pending = self._pending[:most], self._pending[most:]

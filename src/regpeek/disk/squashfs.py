@@ -203,8 +203,8 @@ def _running(command: list[str], tool: SquashfsTool, *, stdin: bool) -> Iterator
         raise LocalError(f"cannot run {tool.binary}: {exc.strerror}") from None
     errors: list[bytes] = []
     reader = threading.Thread(target=lambda: errors.append(process.stderr.read() if process.stderr else b""))
-    reader.start()
     try:
+        reader.start()  # waits for the thread to run: a Ctrl-C may come meanwhile, the tool is running
         yield process
         if process.stdin is not None:
             with contextlib.suppress(BrokenPipeError):
@@ -213,7 +213,8 @@ def _running(command: list[str], tool: SquashfsTool, *, stdin: bool) -> Iterator
     except BaseException:  # the block failed, or Ctrl-C while the tool works: it must not go on
         process.kill()
         process.wait()
-        reader.join()
+        if reader.ident is not None:  # started (it ends with the tool's stderr)
+            reader.join()
         raise
     reader.join()
     if code != 0:
