@@ -4,8 +4,9 @@
 
     RegpeekError                      exit 1  internal error, or anything unexpected
     ├── UsageError                    exit 2  bad arguments, invalid reference, digest or platform
-    │   └── UnsafePathError                   a cache directory owned by another user, a symbolic
-    │                                         link where a cache or lock file should be
+    │   ├── UnsafePathError                   a cache directory owned by another user, a symbolic
+    │   │                                     link where a cache or lock file should be
+    │   └── BlockedError                      a registry that registries.conf blocks (no request sent)
     ├── NotFoundError                 exit 3  repository, tag, digest, blob or platform not there
     │   └── PlatformNotFoundError             no index entry matches the wanted platform
     ├── AuthError                     exit 4  credentials refused, token refused, access denied
@@ -35,7 +36,9 @@ What a program can branch on, beside the class:
 - :class:`AuthError` has ``reason`` (:data:`AUTH_REASONS`), ``host`` and ``scope``;
 - :class:`DigestMismatchError` has ``expected`` and ``actual`` (:class:`~regpeek.formats.digest.Digest`)
   and ``what``; :class:`SizeMismatchError` the same with sizes; :class:`TooLargeError` ``size`` and
-  ``limit``; :class:`PlatformNotFoundError` ``wanted`` and ``available``.
+  ``limit``; :class:`PlatformNotFoundError` ``wanted`` and ``available``;
+- :class:`LocalError` has ``reason``: the operating system's words (``No space left on device``), or
+  ``None``.
 """
 
 from __future__ import annotations
@@ -52,6 +55,7 @@ __all__ = [
     "AUTH_REASONS",
     "AuthError",
     "AuthReason",
+    "BlockedError",
     "DigestMismatchError",
     "LocalError",
     "MalformedError",
@@ -99,6 +103,12 @@ class UnsafePathError(UsageError):
     """A local path regpeek refuses to use (exit 2): a cache directory owned by another user (as ssh
     refuses such files), or a symbolic link or non-regular file where a cache file or a lock file
     belongs. Following it could make regpeek, often run as root, create or truncate files elsewhere."""
+
+
+class BlockedError(UsageError):
+    """A reference that registries.conf blocks (``blocked = true``): refused before any request (exit 2)."""
+
+    kind = "blocked"
 
 
 class NotFoundError(RegpeekError):
@@ -228,10 +238,16 @@ class RegistryUnavailableError(RegpeekError):
 
 class LocalError(RegpeekError):
     """Something on this machine failed: a file that cannot be written, a full disk, an external
-    program (a squashfs tool) that fails (exit 7).  Not a bug of regpeek's, and not the registry."""
+    program (a squashfs tool) that fails (exit 7).  Not a bug of regpeek's, and not the registry.
+
+    ``reason`` is the operating system's words (``No space left on device``) when there are some."""
 
     exit_code = 7
     kind = "local"
+
+    def __init__(self, message: str, *, reason: str | None = None) -> None:
+        super().__init__(message)
+        self.reason = reason
 
 
 def exit_code_for(error: BaseException) -> int:

@@ -6,8 +6,11 @@ staging area inside the layout. Each blob is hashed as it streams to disk and ch
 descriptor's digest and size; a connection that drops mid-blob is resumed with ``Range`` when the
 registry answers 206, else the blob is read again with what was already received skipped. That is
 the client's blob machinery (:mod:`regpeek.network._async.blobs`), the same as ``open_blob`` and
-``download_blob``. A blob the layout already holds (verified by hashing) is not downloaded again. Only when everything is verified are the blobs moved into ``blobs/`` and the image
-added to ``index.json`` (see :mod:`regpeek.disk.layout`); any failure, or Ctrl-C, leaves the layout as it was.
+``download_blob``, so registries.conf mirrors serve blobs too (the source that served the manifest
+first, the primary location last). A blob the layout already holds (verified by hashing) is not
+downloaded again. Only when everything is verified are the blobs moved into ``blobs/`` and the image
+added to ``index.json`` (see :mod:`regpeek.disk.layout`); any failure, or Ctrl-C or SIGTERM, leaves
+the layout as it was, and a destination directory the pull created is removed.
 
 When the client has a cache (``Client(cache=BlobCache(...))``, the CLI's default), its layer store
 (:class:`regpeek.disk.cache.LayerStore`) is shared by every pull: a blob the store holds is put in the
@@ -27,9 +30,11 @@ the GIL, so a few threads keep the link and the disk busy.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import gzip
 import json
+import shutil
 import threading
 import time
 from collections.abc import Callable, Iterable
@@ -40,7 +45,7 @@ from typing import Any, Protocol, TypeVar
 
 from regpeek.disk.cache import LayerStore
 from regpeek.disk.layout import REF_NAME, Layout, LayoutReference, Staging, remove_stale_staging
-from regpeek.errors import NotFoundError, UnsupportedError, UsageError
+from regpeek.errors import LocalError, NotFoundError, UnsupportedError, UsageError
 from regpeek.formats import mediatypes as mt
 from regpeek.formats.digest import Digest, DigestVerifier, compute
 from regpeek.formats.jsonable import JsonResult
@@ -248,10 +253,9 @@ class _Puller:
             if self.progress:
                 self.progress.blob_advanced(digest, count)
 
-        source = self.reference.repo if isinstance(self.reference, Reference) else self.reference
-        try:
+        try:  # a registry image's whole Reference: its blobs come from the source that served it
             _, resumed = self.client._write_blob(
-                source, descriptor, path, use_urls=self.allow_nondistributable, on_progress=advanced
+                self.reference, descriptor, path, use_urls=self.allow_nondistributable, on_progress=advanced
             )
         except NotFoundError:
             if not descriptor.urls or isinstance(self.reference, Reference):
@@ -305,7 +309,7 @@ def _sized(puller: _Puller, descriptor: Descriptor) -> Descriptor:
     local = puller.layout.blob_path(descriptor.digest)
     if local.exists():
         return Descriptor(descriptor.media_type, descriptor.digest, local.stat().st_size)
-    size = puller.client.blob_size(puller.reference.repo, descriptor.digest)
+    size = puller.client.blob_size(puller.reference, descriptor.digest)
     return Descriptor(descriptor.media_type, descriptor.digest, size)
 
 
@@ -331,7 +335,8 @@ def pull(
         NotFoundError, AuthError, RegistryUnavailableError: as the client's methods.
         VerificationError: a manifest or blob does not match (the layout is left as it was).
         UnsafePathError: the layout's lock file is a link or not a regular file.
-        OSError: the layout cannot be written.
+        LocalError: the layout cannot be written (``reason`` has the system's words); a destination
+            directory this pull created is removed.
     """
     started = time.monotonic()
     if isinstance(ref, str):
@@ -348,53 +353,65 @@ def pull(
     remove_stale_staging(layout)
     name = ref_name or reference.tag or str(reference)
     top = client.fetch_manifest(reference)
-    with layout.staging() as staging:
-        puller = _Puller(
-            client,
-            reference,
-            layout,
-            staging,
-            jobs=jobs,
-            allow_nondistributable=allow_nondistributable,
-            progress=progress,
-        )
-        plan = _Plan()
-        entry = _descriptor_of(top)
-        entry_platform: Platform | None = None
-        converted = False
-        pulled: list[PulledBlob] = []
-        if isinstance(top, Index):
-            if all_platforms:
+    created = _missing_directories(layout.path)
+    try:
+        with layout.staging() as staging:
+            puller = _Puller(
+                client,
+                reference,
+                layout,
+                staging,
+                jobs=jobs,
+                allow_nondistributable=allow_nondistributable,
+                progress=progress,
+            )
+            plan = _Plan()
+            entry = _descriptor_of(top)
+            entry_platform: Platform | None = None
+            converted = False
+            pulled: list[PulledBlob] = []
+            if isinstance(top, Index):
+                if all_platforms:
+                    plan.add_manifest(entry, top.raw)
+                children = top.manifests if all_platforms else [top.select(only(_wanted(client, platform)))]
+                for child_entry in children:
+                    child = client.fetch_manifest(reference, descriptor=child_entry)
+                    if not isinstance(child, ImageManifest):
+                        raise UnsupportedError(f"index {reference} holds a {child.media_type} entry")
+                    plan.add_manifest(child_entry, child.raw)
+                    described = child_entry.platform.describe() if child_entry.platform else "unknown"
+                    if not child_entry.is_attestation:
+                        plan.add_image(child, described)
+                    else:
+                        plan.blobs.update({b.digest: b for b in (child.config, *child.layers)})
+                if not all_platforms:
+                    entry = children[0]
+                    entry_platform = entry.platform
+            elif isinstance(top, ImageManifest):
                 plan.add_manifest(entry, top.raw)
-            children = top.manifests if all_platforms else [top.select(only(_wanted(client, platform)))]
-            for child_entry in children:
-                child = client.fetch_manifest(reference, descriptor=child_entry)
-                if not isinstance(child, ImageManifest):
-                    raise UnsupportedError(f"index {reference} holds a {child.media_type} entry")
-                plan.add_manifest(child_entry, child.raw)
-                described = child_entry.platform.describe() if child_entry.platform else "unknown"
-                if not child_entry.is_attestation:
-                    plan.add_image(child, described)
-                else:
-                    plan.blobs.update({b.digest: b for b in (child.config, *child.layers)})
-            if not all_platforms:
-                entry = children[0]
-                entry_platform = entry.platform
-        elif isinstance(top, ImageManifest):
-            plan.add_manifest(entry, top.raw)
-            plan.add_image(top, "")
-        else:
-            entry, pulled = _convert_schema1(puller, top)
-            converted = True
-            plan.platforms.append(f"linux/{top.architecture}" if top.architecture else "")
-        for descriptor, raw in plan.small.values():
-            staging.add_bytes(descriptor, raw)
-        pulled += puller.fetch_all(plan.blobs.values())
-        annotations = {**dict(entry.annotations), REF_NAME: name}
-        index_entry: dict[str, Any] = {**entry.to_oci(), "annotations": annotations}
-        if entry_platform is not None:
-            index_entry["platform"] = _platform_json(entry_platform)
-        staging.commit([index_entry])
+                plan.add_image(top, "")
+            else:
+                entry, pulled = _convert_schema1(puller, top)
+                converted = True
+                plan.platforms.append(f"linux/{top.architecture}" if top.architecture else "")
+            for descriptor, raw in plan.small.values():
+                staging.add_bytes(descriptor, raw)
+            pulled += puller.fetch_all(plan.blobs.values())
+            annotations = {**dict(entry.annotations), REF_NAME: name}
+            index_entry: dict[str, Any] = {**entry.to_oci(), "annotations": annotations}
+            if entry_platform is not None:
+                kept = _source_platform(top, entry) if isinstance(top, Index) else None
+                index_entry["platform"] = kept or _platform_json(entry_platform)
+            staging.commit([index_entry])
+    except BaseException as error:
+        # Nothing was committed: a DEST this pull created goes (unless another pull committed there
+        # meanwhile), and a local file problem is exit 7 naming DEST, never a staging file.
+        if created:
+            _remove_created(layout.path, created)
+        if isinstance(error, OSError):
+            reason = error.strerror or str(error)
+            raise LocalError(f"cannot write the image into {destination}: {reason}", reason=reason) from error
+        raise
     return PullResult(
         reference=reference,
         destination=layout.path,
@@ -410,10 +427,45 @@ def pull(
     )
 
 
+def _missing_directories(path: Path) -> list[Path]:
+    """The directories ``path`` needs that do not exist yet, deepest first (``path`` itself first)."""
+    missing = []
+    current = path.absolute()
+    while not current.exists() and not current.is_symlink() and current != current.parent:
+        missing.append(current)
+        current = current.parent
+    return missing
+
+
+def _remove_created(path: Path, created: list[Path]) -> None:
+    """Remove the directories a failed pull created (DEST and any parents it made), unless a layout
+    was committed there meanwhile by another process."""
+    if (path / "index.json").exists():
+        return
+    shutil.rmtree(created[0], ignore_errors=True)
+    for directory in created[1:]:
+        with contextlib.suppress(OSError):
+            directory.rmdir()  # only when empty
+
+
 def _wanted(client: Client, platform: Platform | str | None) -> Platform:
     if platform is None:
         return client.default_platform
     return Platform.parse(platform) if isinstance(platform, str) else platform
+
+
+def _source_platform(index: Index, entry: Descriptor) -> dict[str, Any] | None:
+    """The ``platform`` object of ``entry`` exactly as the source index has it (``variant: v8`` for
+    arm64, ``os.features`` and all), rather than regpeek's normalised reading of it."""
+    try:
+        document = json.loads(index.raw)
+    except (ValueError, RecursionError):
+        return None
+    for item in document.get("manifests") or []:
+        if isinstance(item, dict) and item.get("digest") == str(entry.digest):
+            platform = item.get("platform")
+            return dict(platform) if isinstance(platform, dict) else None
+    return None
 
 
 def _platform_json(platform: Platform) -> dict[str, Any]:

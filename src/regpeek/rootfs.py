@@ -29,7 +29,7 @@ from regpeek.disk.cache import LayerStore
 from regpeek.disk.layerentry import Limits
 from regpeek.disk.layout import Layout, LayoutReference
 from regpeek.disk.unpack import LayerOpener, Unpacker, UnpackReport, export_tar, unpack_layers
-from regpeek.errors import UnsafePathError, UnsupportedError, UsageError, VerificationError
+from regpeek.errors import LocalError, UnsafePathError, UnsupportedError, UsageError, VerificationError
 from regpeek.formats.digest import Digest
 from regpeek.formats.jsonable import JsonResult
 from regpeek.formats.manifest import Descriptor, ImageManifest
@@ -46,6 +46,7 @@ __all__ = [
     "image_layers",
     "require_empty_directory",
     "unpack_image",
+    "writing",
 ]
 
 
@@ -139,16 +140,21 @@ def image_layers(
         if local:
             reference = LayoutReference.parse(source)
         else:
-            workdir = _work_layout(client, stack)
-            pulled = pull(
-                client,
-                source,
-                workdir,
-                platform=platform,
-                allow_nondistributable=allow_nondistributable,
-                ref_name="image",
-                progress=progress,
-            )
+            workdir, where = _work_layout(client, stack)
+            try:
+                pulled = pull(
+                    client,
+                    source,
+                    workdir,
+                    platform=platform,
+                    allow_nondistributable=allow_nondistributable,
+                    ref_name="image",
+                    progress=progress,
+                )
+            except LocalError as error:  # name the cache (or the temporary directory's place), not the area
+                raise LocalError(
+                    f"cannot download the layers into {where}: {error.reason or error}", reason=error.reason
+                ) from error
             reference = LayoutReference(workdir, pulled.ref_name)
             index_digest = pulled.index_digest
             if pulled.converted_from_schema1:
@@ -228,7 +234,8 @@ def unpack_image(
     with image_layers(
         client, source, platform=platform, allow_nondistributable=allow_nondistributable, progress=progress
     ) as image:
-        report = image.unpack(root, as_root=as_root, limits=limits, max_size=max_size)
+        with writing(root):
+            report = image.unpack(root, as_root=as_root, limits=limits, max_size=max_size)
         return UnpackResult(as_reference(source), image.resolved.manifest.digest, image.layers, report)
 
 
@@ -238,6 +245,28 @@ def require_empty_directory(path: Path | str) -> Path:
     if root.is_symlink() or (root.exists() and (not root.is_dir() or any(root.iterdir()))):
         raise UsageError(f"{root} exists and is not an empty directory")
     return root
+
+
+@contextlib.contextmanager
+def writing(target: Path | str) -> Iterator[None]:
+    """Turn a file problem while writing ``target`` (no such directory, no permission, a full disk)
+    into :class:`~regpeek.errors.LocalError` naming ``target`` and the system's reason (exit 7); on
+    any failure, remove the (empty) parent directories of ``target`` that were made meanwhile."""
+    missing = []
+    parent = Path(target).absolute().parent
+    while not parent.exists() and parent != parent.parent:
+        missing.append(parent)
+        parent = parent.parent
+    try:
+        yield
+    except BaseException as error:
+        for directory in missing:
+            with contextlib.suppress(OSError):
+                directory.rmdir()
+        if isinstance(error, OSError):
+            reason = error.strerror or str(error)
+            raise LocalError(f"cannot write {target}: {reason}", reason=reason) from error
+        raise
 
 
 def export_image(
@@ -270,18 +299,25 @@ def export_image(
         return export_tar(image.openers(), out, limits=limits, names=image.names())
 
 
-def _work_layout(client: Client, stack: contextlib.ExitStack) -> Path:
+def _work_layout(client: Client, stack: contextlib.ExitStack) -> tuple[Path, str]:
     """Where a registry image is pulled for unpack or export: a work area of the client's layer store
-    (same filesystem as its entries: hard links both ways), else a temporary directory."""
+    (same filesystem as its entries: hard links both ways), else a temporary directory; and how to
+    name that place in a message (the cache directory, or the temporary directory's parent)."""
     store: LayerStore | None = getattr(client.cache, "layers", None)
     if store is not None:
         try:
-            return stack.enter_context(store.work_area())
+            return stack.enter_context(store.work_area()), f"the cache at {store.root}"
         except UnsafePathError:
             raise
         except OSError:
             pass  # an unwritable or full cache directory: work without it
-    return Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="regpeek-")))
+    try:
+        temporary = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="regpeek-")))
+    except OSError as error:
+        raise LocalError(
+            f"cannot make a temporary directory in {tempfile.gettempdir()}: {error.strerror or error}"
+        ) from None
+    return temporary, f"a temporary directory in {temporary.parent}"
 
 
 def _opener(layout: Layout, layer: Descriptor) -> LayerOpener:

@@ -56,7 +56,7 @@ from regpeek.formats.platform import Platform
 from regpeek.formats.reference import Reference
 from regpeek.network._sync.registry import Client
 from regpeek.pull import PullProgress
-from regpeek.rootfs import ImageLayers, image_layers, require_empty_directory
+from regpeek.rootfs import ImageLayers, image_layers, require_empty_directory, writing
 
 __all__ = ["SandboxResult", "SifResult", "build_sandbox", "build_sif"]
 
@@ -227,6 +227,7 @@ def build_sif(
     stage = on_stage or (lambda _: None)
     build_time = _build_time(created)
     with (
+        writing(out),
         image_layers(
             client,
             source,
@@ -364,7 +365,8 @@ def build_sandbox(
             merge = merge_tree(image.metadata.entries, existing)
             unpacker.apply(_tree_tar(merge.write), name="the Apptainer runtime tree")
 
-        report = layers.unpack(root, as_root=as_root, limits=limits, max_size=max_size, then=add_tree)
+        with writing(root):
+            report = layers.unpack(root, as_root=as_root, limits=limits, max_size=max_size, then=add_tree)
     return SandboxResult(
         reference=image.reference,
         path=root,

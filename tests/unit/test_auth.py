@@ -710,9 +710,11 @@ def test_warning_header_delivered_once(make: MakeDriver) -> None:
                      NotFoundError, f"manifest {REF} not found (HTTP 404): NAME_UNKNOWN: repository name not "
                      "known; X", id="two-errors"),
         pytest.param(403, {"errors": [{"code": "DENIED", "message": "requested access is denied"}]},
-                     AuthError, f"access denied to manifest {REF} (HTTP 403): DENIED: requested access is denied",
+                     AuthError, f"registry.test refused access to manifest {REF} (HTTP 403): DENIED: requested access "
+                     "is denied",
                      id="denied"),
-        pytest.param(401, True, AuthError, f"authentication required or refused for manifest {REF} (HTTP 401)",
+        pytest.param(401, True, AuthError, "no credentials for registry.test (run `regpeek login registry.test` or "
+                     f"pass --username): HTTP 401 for manifest {REF}",
                      id="quay-true-body"),
         pytest.param(400, {"errors": [{"code": "TAG_INVALID"}]}, UsageError,
                      f"registry rejected the request for manifest {REF} (HTTP 400): TAG_INVALID", id="bad-request"),

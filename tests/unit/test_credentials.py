@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from regpeek.errors import AuthError, UsageError
+from regpeek.errors import LocalError, AuthError, UsageError
 from regpeek.network.credentials import Credentials, CredentialStore, auth_file_candidates
 
 HUB_KEY = "https://index.docker.io/v1/"
@@ -205,7 +205,8 @@ def test_explicit_authfile_is_the_only_file(tmp_path: Path, home: Path) -> None:
 
 
 def test_explicit_authfile_must_exist(tmp_path: Path, home: Path) -> None:
-    with pytest.raises(UsageError, match="does not exist"):
+    """A missing --authfile is a local file problem (exit 7), naming the file and the reason."""
+    with pytest.raises(LocalError, match=r"cannot read auth file .*missing\.json: No such file or directory"):
         _store(home, authfile=tmp_path / "missing.json")
 
 

@@ -3,14 +3,12 @@
 from __future__ import annotations
 
 import copy
-import io
 from collections.abc import Callable
 from typing import Any
 
 import pytest
-from rich.console import Console
 
-from regpeek.cli.diffview import render_diff, signed_size
+from regpeek.cli.diffview import diff_lines, signed_size
 from regpeek.formats import mediatypes as mt
 from regpeek.formats.config import ImageConfig, InspectResult, build_inspect, config_from_schema1
 from regpeek.formats.diff import ImageDiff, diff_images, env_map
@@ -442,9 +440,7 @@ def test_env_map_splits_at_the_first_equals_sign() -> None:
 
 
 def render(diff: ImageDiff) -> str:
-    out = io.StringIO()
-    render_diff(diff, Console(file=out, width=200, color_system=None))
-    return out.getvalue()
+    return "".join(line.text + "\n" for line in diff_lines(diff, 200))
 
 
 def _everything_changed() -> tuple[InspectResult, InspectResult]:

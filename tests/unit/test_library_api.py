@@ -38,7 +38,13 @@ from regpeek.formats.reference import Reference, Repository
 from regpeek.network._async.blobs import AsyncBlobStream
 from regpeek.network._async.blobs import verified as async_verified
 from regpeek.network._sync.blobs import BlobStream, verified
-from regpeek.network.transport import HttpOptions, error_for_status, reference_for_url
+from regpeek.network.transport import (
+    AUTH_OUTCOME,
+    AuthOutcome,
+    HttpOptions,
+    error_for_status,
+    reference_for_url,
+)
 
 HOST = "registry.example"
 DATA = os.urandom(200_000)
@@ -328,15 +334,48 @@ def test_not_found_says_what(path: str, code: str | None, what: str | None, refe
     assert reference_for_url(httpx.URL(url), HOST) == reference
 
 
-def test_a_403_is_forbidden_and_a_401_says_what_the_auth_flow_noted() -> None:
+def test_a_403_is_forbidden_and_a_bare_401_says_whether_credentials_were_sent() -> None:
     url = f"https://{HOST}/v2/a/manifests/1"
     forbidden = error_for_status(_response(403, {}, url), b"", "x", url=httpx.URL(url), scope="s")
     assert isinstance(forbidden, AuthError) and (forbidden.reason, forbidden.host, forbidden.scope) == (
         "forbidden", HOST, "s")  # fmt: skip
-    bare = _response(401, {}, url)
+    bare = _response(401, {}, url)  # not seen by an auth flow (no AuthOutcome on it)
     assert error_for_status(bare, b"", "x").reason == "missing_credentials"  # type: ignore[attr-defined]
-    bare.extensions["regpeek.auth_reason"] = "refused"
-    assert error_for_status(bare, b"", "x").reason == "refused"  # type: ignore[attr-defined]
+
+
+SCOPE_A = "repository:a:pull"
+
+
+@pytest.mark.parametrize(
+    ("status", "outcome", "reason", "message"),
+    [
+        (401, AuthOutcome(HOST, "basic"), "missing_credentials",
+         f"no credentials for {HOST} (run `regpeek login {HOST}` or pass --username): HTTP 401 for x"),
+        (401, AuthOutcome(HOST, "bearer", scopes=(SCOPE_A,)), "missing_credentials",
+         f"no credentials for {HOST} (run `regpeek login {HOST}` or pass --username): HTTP 401 for x"),
+        (401, AuthOutcome(HOST, "basic", "--username", "alice"), "refused",
+         f"credentials for {HOST} were refused (from --username): HTTP 401 for x"),
+        (401, AuthOutcome(HOST, "bearer", "~/.docker/config.json", "alice", (SCOPE_A,), "invalid_token"),
+         "refused", f"credentials for {HOST} were refused (from ~/.docker/config.json): HTTP 401 for x"),
+        (401, AuthOutcome(HOST, "bearer", "--username", "alice", (SCOPE_A,), "insufficient_scope"), "forbidden",
+         f"{HOST} refused access to x (HTTP 401 insufficient_scope; the token had scope {SCOPE_A}; "
+         "credentials from --username)"),
+        (403, AuthOutcome(HOST, "bearer", "", "", (SCOPE_A,)), "forbidden",
+         f"{HOST} refused access to x (HTTP 403; the token had scope {SCOPE_A})"),
+        (403, AuthOutcome(HOST, "basic", "--username", "alice"), "forbidden",
+         f"{HOST} refused access to x (HTTP 403; as alice from --username)"),
+    ],
+)  # fmt: skip
+def test_the_reason_and_the_message_come_from_the_same_auth_outcome(
+    status: int, outcome: AuthOutcome, reason: str, message: str
+) -> None:
+    url = f"https://{HOST}/v2/a/manifests/1"
+    response = _response(status, {}, url)
+    response.extensions[AUTH_OUTCOME] = outcome
+    error = error_for_status(response, b"", "x", url=httpx.URL(url), registry=HOST, scope=SCOPE_A)
+    assert isinstance(error, AuthError)
+    assert (error.reason, str(error), error.host, error.scope, error.status) == (
+        reason, message, HOST, SCOPE_A, status)  # fmt: skip
 
 
 def test_a_basic_challenge_with_no_credentials_is_missing_credentials(flavour: str) -> None:

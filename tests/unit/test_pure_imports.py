@@ -21,7 +21,7 @@ PACKAGES = {"regpeek"} | {f"regpeek.{p.parent.name}" for p in PACKAGE.glob("*/__
 # Standard-library modules a pure module may use: data handling only.
 STDLIB_ALLOWED = {
     "__future__", "base64", "binascii", "collections", "collections.abc", "dataclasses", "datetime", "enum",
-    "functools", "hashlib", "itertools", "json", "math", "operator", "re", "string", "typing",
+    "functools", "hashlib", "ipaddress", "itertools", "json", "math", "operator", "re", "string", "typing",
 }  # fmt: skip
 # Builtins that reach outside the process's own data.
 FORBIDDEN_CALLS = {"open", "input", "print", "__import__", "eval", "exec", "compile", "breakpoint"}

@@ -200,43 +200,41 @@ def _image(attack: str, *, plain: bool = False) -> InspectResult:
     )
 
 
-@pytest.mark.parametrize(("name", "attack", "shown"), ATTACKS, ids=ATTACK_IDS)
-def test_inspect_rendering(name: str, attack: str, shown: str) -> None:
-    from regpeek.cli.render import render_inspect
+def _text(lines: Any) -> str:
+    return "".join(line.text + "\n" for line in lines)
 
-    out = io.StringIO()
-    render_inspect(_image(attack), _console(out))
-    assert_safe(out.getvalue(), shown, "inspect")
-    assert out.getvalue().count(shown) >= 12  # every field shows it
+
+@pytest.mark.parametrize(("name", "attack", "shown"), ATTACKS, ids=ATTACK_IDS)
+@pytest.mark.parametrize("width", [None, 80])
+def test_inspect_rendering(name: str, attack: str, shown: str, width: int | None) -> None:
+    from regpeek.cli.render import inspect_lines
+
+    out = _text(inspect_lines(_image(attack), width))
+    assert_safe(out, shown, "inspect")
+    assert out.count(shown) >= 12  # every field shows it
 
 
 @pytest.mark.parametrize(("name", "attack", "shown"), ATTACKS, ids=ATTACK_IDS)
 def test_diff_rendering(name: str, attack: str, shown: str) -> None:
-    from regpeek.cli.diffview import render_diff
+    from regpeek.cli.diffview import diff_lines
 
-    out = io.StringIO()
-    render_diff(diff_images(_image(attack, plain=True), _image(attack)), _console(out))
-    assert_safe(out.getvalue(), shown, "diff")
-    assert out.getvalue().count(shown) >= 10
+    out = _text(diff_lines(diff_images(_image(attack, plain=True), _image(attack)), None))
+    assert_safe(out, shown, "diff")
+    assert out.count(shown) >= 10
 
 
 @pytest.mark.parametrize(("name", "attack", "shown"), ATTACKS, ids=ATTACK_IDS)
 def test_tree_rendering(name: str, attack: str, shown: str) -> None:
-    from rich.tree import Tree
-
-    from regpeek.cli.tree import _grow, _label
+    from regpeek.cli.tree import tree_lines
 
     digest = Digest.parse(fake_digest("m"))
     root = Node("index", mt.OCI_INDEX, digest, 100)
     child = Node("manifest", mt.OCI_MANIFEST, digest, 10, platform=attack, note=attack)
     child.children.append(Node("layer", mt.OCI_LAYER_GZIP + attack, digest, 5))
     root.children += [child, Node("referrer", mt.OCI_MANIFEST, digest, 1, note=attack)]
-    tree = Tree(_label(root, "registry.example/app:1"))
-    _grow(tree, root)
-    out = io.StringIO()
-    _console(out).print(tree)
-    assert_safe(out.getvalue(), shown, "tree")
-    assert out.getvalue().count(shown) == 4
+    out = _text(tree_lines(root, "registry.example/app:1", None))
+    assert_safe(out, shown, "tree")
+    assert out.count(shown) == 4
 
 
 # Rich's own drawing on a terminal: hiding the cursor, erasing and moving up a line, colours.

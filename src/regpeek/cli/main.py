@@ -1,9 +1,11 @@
 """The ``regpeek`` command: a click group, and one handler turning errors into exit codes.
 
 Exit codes: 0 ok, 1 internal error, 2 usage, 3 not found, 4 auth refused, 5 verification failed,
-6 registry unreachable or failing. An error is one line on stderr; ``--debug`` adds the traceback and
-request logs. Known secrets are scrubbed from anything printed, and terminal controls in it (from
-registry data) are shown as escapes (``regpeek.formats.terminal``).
+6 registry unreachable or failing, 7 a local file or program failed, 130 interrupted (Ctrl-C),
+143 terminated (SIGTERM, handled like Ctrl-C: what the command was writing is removed). An error is
+one line on stderr; ``--debug`` adds the traceback and request logs. Known secrets are scrubbed from
+anything printed, and terminal controls in it (from registry data) are shown as escapes
+(``regpeek.formats.terminal``).
 """
 
 from __future__ import annotations
@@ -11,9 +13,12 @@ from __future__ import annotations
 import contextlib
 import importlib
 import os
+import signal
 import sys
+import threading
 import traceback
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from types import FrameType
 
 import click
 
@@ -43,6 +48,8 @@ COMMANDS = {
     "catalog": ("regpeek.cli.tags", "catalog_command"),
     "ratelimit": ("regpeek.cli.lookups", "ratelimit_command"),
     "cache": ("regpeek.cli.cache", "cache_group"),
+    "login": ("regpeek.cli.login", "login_command"),
+    "logout": ("regpeek.cli.login", "logout_command"),
 }
 
 
@@ -68,7 +75,40 @@ def cli() -> None:
 
     REF is an image reference such as ubuntu, ghcr.io/org/app:1.2 or
     localhost:5000/app@sha256:... (Docker Hub is the default registry).
+
+    \b
+    Examples:
+      regpeek inspect alpine:3.20
+      regpeek pull --platform linux/arm64 alpine:3.20 ./layout
+      regpeek login ghcr.io -u octocat --password-stdin < token.txt
     """
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, raised where Ctrl-C would be: every cleanup that runs for Ctrl-C runs for it too."""
+
+
+def _terminate(signum: int, frame: FrameType | None) -> None:
+    raise Terminated
+
+
+@contextlib.contextmanager
+def _sigterm_as_interrupt() -> Iterator[None]:
+    """Handle SIGTERM like SIGINT while a command runs (main thread only; restored afterwards)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGTERM, _terminate)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def _local_message(error: OSError) -> str:
+    """An OSError nobody turned into a LocalError: its path and the system's reason."""
+    reason = error.strerror or str(error)
+    return f"{error.filename}: {reason}" if error.filename else reason
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -79,25 +119,29 @@ def main(argv: Sequence[str] | None = None) -> int:
     if debug:
         enable_debug_logging()
     try:
-        cli.main(args=args, prog_name="regpeek", standalone_mode=False)
+        with _sigterm_as_interrupt():
+            cli.main(args=args, prog_name="regpeek", standalone_mode=False)
     except click.exceptions.Exit as done:
         return done.exit_code
     except SystemExit as done:  # a command's own status (diff's 1, the worst code of a batch)
         return done.code if isinstance(done.code, int) else 1
-    except click.Abort:
+    except (click.Abort, KeyboardInterrupt) as stop:  # click turns Ctrl-C (and SIGTERM) into Abort
+        if isinstance(stop, Terminated) or isinstance(stop.__context__, Terminated):
+            click.echo("regpeek: terminated", err=True)
+            return 143
         click.echo("regpeek: interrupted", err=True)
         return 130
     except click.ClickException as error:
         error.show()
         return 2 if isinstance(error, click.UsageError) else error.exit_code
-    except KeyboardInterrupt:
-        click.echo("regpeek: interrupted", err=True)
-        return 130
     except BrokenPipeError:
         return 0
     except Exception as error:  # one line on stderr, the traceback only with --debug
         if debug:
             click.echo(safe_text(scrub(traceback.format_exc()), newlines=True), err=True, nl=False)
+        if isinstance(error, OSError):  # a local file problem no command named: still not a bug
+            click.echo(safe_text(scrub(f"regpeek: error: {_local_message(error)}")), err=True)
+            return 7
         label = "error" if isinstance(error, RegpeekError) else "internal error"
         message = str(error) or type(error).__name__
         click.echo(safe_text(scrub(f"regpeek: {label}: {message}")), err=True)

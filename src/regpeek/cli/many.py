@@ -1,4 +1,4 @@
-"""``regpeek inspect REF REF ...``: JSON Lines from the async batch runner."""
+"""``regpeek inspect REF REF ...``: JSON Lines (or ``--format`` lines) from the async batch runner."""
 
 from __future__ import annotations
 
@@ -10,15 +10,23 @@ from regpeek.batch import inspect_many
 from regpeek.cli.options import Settings
 from regpeek.cli.output import json_line
 from regpeek.cli.scrub import remember_secrets, scrub
+from regpeek.cli.template import Template
+from regpeek.formats.terminal import safe_text
 from regpeek.network._async.registry import AsyncClient
 
 
-def inspect_lines(settings: Settings, references: Iterable[str], jobs: int) -> int:
-    """Print one JSON line per reference, in input order; return the highest exit code met."""
-    return asyncio.run(_run(settings, references, jobs))
+def inspect_lines(
+    settings: Settings, references: Iterable[str], jobs: int, template: Template | None = None
+) -> int:
+    """Print one line per reference, in input order; return the highest exit code met.
+
+    A JSON object per reference, or with ``template`` the template filled in (a failure is then one
+    ``regpeek: error: REF: message`` line on stderr).
+    """
+    return asyncio.run(_run(settings, references, jobs, template))
 
 
-async def _run(settings: Settings, references: Iterable[str], jobs: int) -> int:
+async def _run(settings: Settings, references: Iterable[str], jobs: int, template: Template | None) -> int:
     arguments = settings.client_arguments()
     platform = arguments.pop("platform")
     worst = 0
@@ -27,6 +35,13 @@ async def _run(settings: Settings, references: Iterable[str], jobs: int) -> int:
         remember_secrets(client.credentials.secrets)
         async for outcome in inspect_many(client, references, platform=platform, jobs=jobs):
             worst = max(worst, outcome.exit_code)
+            if template is not None:
+                if outcome.result is not None:
+                    out.write(template.render(outcome.result.to_dict()) + "\n")
+                else:
+                    message = scrub(f"regpeek: error: {outcome.reference}: {outcome.error}")
+                    sys.stderr.write(safe_text(message) + "\n")
+                continue
             line = json_line(outcome.to_dict(), out)
             out.write((scrub(line) if outcome.error is not None else line) + "\n")
         remember_secrets(client.secrets)

@@ -17,12 +17,12 @@ from rich.progress import (
     Task,
     TaskID,
     TimeRemainingColumn,
-    TransferSpeedColumn,
 )
 from rich.text import Text
 
 from regpeek.formats.digest import Digest
 from regpeek.formats.terminal import safe_text
+from regpeek.formats.units import format_size
 
 
 class _LabelColumn(ProgressColumn):
@@ -30,6 +30,17 @@ class _LabelColumn(ProgressColumn):
 
     def render(self, task: Task) -> Text:
         return Text(task.description, style="bold" if task.fields.get("overall") else "")
+
+
+class _SpeedColumn(ProgressColumn):
+    """The transfer speed in the sizes' own units (``12.3 MiB/s``, as the ``MiB`` beside it), where
+    rich's own column would say ``MB/s``."""
+
+    def render(self, task: Task) -> Text:
+        speed = task.finished_speed or task.speed
+        if speed is None:
+            return Text("?", style="progress.data.speed")
+        return Text(f"{format_size(int(speed))}/s", style="progress.data.speed")
 
 
 class RichPullProgress:
@@ -40,7 +51,7 @@ class RichPullProgress:
             _LabelColumn(),
             BarColumn(),
             DownloadColumn(binary_units=True),
-            TransferSpeedColumn(),
+            _SpeedColumn(),
             TimeRemainingColumn(),
             console=Console(stderr=True),
             transient=True,

@@ -48,9 +48,16 @@ def pull_command(
 ) -> None:
     """Pull REF into the OCI image layout DEST (created if needed).
 
-    Blobs are verified as they stream; DEST changes only when the whole image is verified. DEST may
+    Blobs are verified as they stream; DEST changes only when the whole image is verified. On any
+    failure, Ctrl-C or SIGTERM, DEST is left as it was (removed, if this pull created it). DEST may
     also be oci:PATH[:NAME], or an archive, oci-archive:FILE[:NAME] or docker-archive:FILE[:REPO:TAG]
     (what regpeek copy writes, for the host's platform unless --platform or --all-platforms).
+
+    \b
+    Examples:
+      regpeek pull alpine:3.20 ./layout
+      regpeek pull --all-platforms alpine:3.20 ./layout
+      regpeek pull --platform linux/arm64 --ref-name alpine-arm alpine:3.20 ./layout
     """
     show = not quiet and not as_json and sys.stderr.isatty()
     if LayoutReference.is_local(dest):

@@ -18,6 +18,11 @@ def manifest_command(settings: Settings, ref: str) -> None:
     """Write the manifest of REF exactly as served.
 
     That is the index itself for a multi-platform image, unless --platform is given.
+
+    \b
+    Examples:
+      regpeek manifest alpine:3.20 | jq .
+      regpeek manifest --platform linux/arm64 alpine:3.20 > arm64.json
     """
     with session(settings) as client:
         manifest = client.manifest(ref, settings.platform)
@@ -29,7 +34,13 @@ def manifest_command(settings: Settings, ref: str) -> None:
 @click.argument("ref")
 @registry_options()
 def config_command(settings: Settings, ref: str) -> None:
-    """Write the image config of REF exactly as served (synthesized JSON for schema1 images)."""
+    """Write the image config of REF exactly as served (synthesized JSON for schema1 images).
+
+    \b
+    Examples:
+      regpeek config alpine:3.20 | jq .config.Env
+      regpeek config --platform linux/arm64 ghcr.io/org/app:1.2
+    """
     with session(settings) as client:
         config = client.config(ref, settings.platform)
     sys.stdout.buffer.write(config.raw)
@@ -40,7 +51,13 @@ def config_command(settings: Settings, ref: str) -> None:
 @click.argument("ref")
 @registry_options()
 def digest_command(settings: Settings, ref: str) -> None:
-    """Print the digest REF resolves to (of the index, unless --platform is given)."""
+    """Print the digest REF resolves to (of the index, unless --platform is given).
+
+    \b
+    Examples:
+      regpeek digest alpine:3.20
+      regpeek digest --platform linux/amd64 alpine:3.20
+    """
     with session(settings) as client:
         digest = client.digest(ref, settings.platform)
     echo(str(digest))

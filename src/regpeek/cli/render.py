@@ -1,30 +1,37 @@
-"""Human-readable output with rich (imported only when something is drawn).
+"""The readable view of ``regpeek inspect``, laid out for the terminal's width (80 columns first).
 
-Image data reaches rich only as :class:`~rich.text.Text` made by :func:`plain` (terminal controls shown
-as escapes, no markup, no emoji codes): a plain ``str`` given to a table would be parsed as markup.
+The header is :meth:`~regpeek.formats.config.InspectResult.facts` (what a notebook shows too), so it
+says which digest is which: ``Digest`` is what the reference resolved to (for a multi-platform image,
+the index: it pins every platform, as skopeo's ``Digest`` does), ``Image digest`` the manifest of the
+platform shown. Then the platforms, the layers and the history as tables (:mod:`regpeek.cli.layout`:
+whole digests when they fit, else short ones with a footnote; columns drop in a set order; no trailing
+spaces). Every value from the image is shown through :func:`~regpeek.cli.layout.clean` (terminal
+controls as escapes).
 """
 
 from __future__ import annotations
 
-from rich.console import Console
-from rich.table import Table
-from rich.text import Text
-
+from regpeek.cli.layout import (
+    Column,
+    Fact,
+    Fit,
+    Line,
+    clean,
+    facts,
+    is_digest,
+    output_width,
+    table,
+    write_lines,
+)
 from regpeek.formats.config import InspectResult
-from regpeek.formats.terminal import safe_text
 from regpeek.formats.units import format_size
+
+__all__ = ["human_size", "inspect_lines", "render_inspect"]
 
 human_size = format_size
 
-
-def plain(value: str, style: str = "", *, newlines: bool = False) -> Text:
-    """Untrusted ``value`` as rich text: controls escaped (newlines kept only if ``newlines``), no markup."""
-    return Text(safe_text(value, newlines=newlines), style=style)
-
-
-def _short(digest: str) -> str:
-    algorithm, _, hexpart = digest.partition(":")
-    return f"{algorithm}:{hexpart[:12]}"
+#: The header rows whose value is a digest (laid out whole or short, never broken), when it is one.
+_DIGEST_ROWS = frozenset({"Digest", "Image digest", "Config"})
 
 
 def _short_type(media_type: str) -> str:
@@ -32,61 +39,70 @@ def _short_type(media_type: str) -> str:
     return media_type.removeprefix("application/vnd.")
 
 
-def make_console(width: int = 160) -> Console:
-    """A console for stdout; when stdout is not a terminal, ``width`` wide, enough never to cut a digest."""
-    console = Console(highlight=False)
-    if not console.is_terminal:
-        console = Console(highlight=False, width=width)
-    return console
+def _title(text: str) -> list[Line]:
+    return [Line(""), Line(text, "bold")]
 
 
-def render_inspect(result: InspectResult, console: Console | None = None) -> None:
-    console = console or make_console()
-    console.print(plain(str(result.reference), "bold"))
-    facts = Table.grid(padding=(0, 2))
-    facts.add_column(style="cyan", no_wrap=True)
-    facts.add_column(overflow="fold")
-    for label, lines in result.facts():  # one value per line (a newline inside a value is escaped)
-        facts.add_row(label, Text("\n".join(safe_text(line) for line in lines)))
-    console.print(facts)
+def header_rows(result: InspectResult) -> list[Fact]:
+    """The rows of the header, from :meth:`InspectResult.facts`: a digest row's value is the digest,
+    its second line the note under it; text rows are cleaned of terminal controls."""
+    rows: list[Fact] = []
+    for label, values in result.facts():
+        if label in _DIGEST_ROWS and is_digest(values[0]):
+            rows.append((label, values[0], "digest", clean(" ".join(values[1:]))))
+        else:
+            rows.append((label, [clean(value) for value in values], "text"))
+    return rows
+
+
+def inspect_lines(result: InspectResult, width: int | None) -> list[Line]:
+    """The lines of the view of ``result`` at ``width`` cells (None: no limit)."""
+    fit = Fit(width)
+    lines = [Line(line, "bold") for line in fit.wrap(clean(str(result.reference)), width)]
+    lines += facts(header_rows(result), fit)
 
     if result.platforms:
-        table = Table(title="Platforms", title_justify="left", show_edge=False, pad_edge=False)
-        table.add_column("platform")
-        table.add_column("digest", no_wrap=True, min_width=71)
-        table.add_column("size", justify="right", no_wrap=True)
-        for entry in result.platforms:
-            chosen = entry.digest == result.digest
-            table.add_row(
-                plain(entry.platform.describe() + (" *" if chosen else "")),
-                str(entry.digest),
-                human_size(entry.size),
-                style="bold green" if chosen else None,
-            )
-        console.print()
-        console.print(table)
+        chosen = [entry.digest == result.digest for entry in result.platforms]
+        names = [
+            clean(entry.platform.describe()) + (" *" if mark else "")
+            for entry, mark in zip(result.platforms, chosen, strict=True)
+        ]
+        columns = [
+            Column("platform", names, kind="text", min_width=16),
+            Column("digest", [str(entry.digest) for entry in result.platforms], kind="digest"),
+            Column("size", [human_size(entry.size) for entry in result.platforms], kind="fixed", right=True),
+        ]
+        lines += _title("Platforms (* the one shown)")
+        lines += table(columns, fit, ["bold green" if c else "" for c in chosen])
 
     if result.layers:
-        table = Table(title="Layers (base first)", title_justify="left", show_edge=False, pad_edge=False)
-        table.add_column("#", justify="right")
-        table.add_column("digest", no_wrap=True, min_width=71)
-        table.add_column("size", justify="right", no_wrap=True)
-        table.add_column("media type", overflow="fold")
-        for number, layer in enumerate(result.layers, 1):
-            table.add_row(
-                str(number), str(layer.digest), human_size(layer.size), plain(_short_type(layer.media_type))
-            )
-        console.print()
-        console.print(table)
+        columns = [
+            Column("#", [str(n) for n in range(1, len(result.layers) + 1)], kind="fixed", right=True),
+            Column("digest", [str(layer.digest) for layer in result.layers], kind="digest"),
+            Column("size", [human_size(layer.known_size) for layer in result.layers], kind="fixed", right=True),
+            Column("media type", [clean(_short_type(layer.media_type)) for layer in result.layers],
+                   kind="fixed", drop=1),
+        ]  # fmt: skip
+        lines += _title("Layers (base first)")
+        lines += table(columns, fit)
 
     history = result.config.history
     if history:
-        table = Table(title="History (oldest first)", title_justify="left", show_edge=False, pad_edge=False)
-        table.add_column("created", no_wrap=True)
-        table.add_column("step")
+        steps = []
         for step in history:
             what = (step.created_by or step.comment or "").strip()
-            empty = "  (empty layer)" if step.empty_layer else ""
-            table.add_row(plain((step.created_raw or "")[:19]), plain(what + empty, newlines=True))
-        console.print()
-        console.print(table)
+            steps.append(clean(what + ("  (empty layer)" if step.empty_layer else "")))
+        columns = [
+            Column(
+                "created", [clean((step.created_raw or "")[:19]) for step in history], kind="fixed", drop=1
+            ),
+            Column("step", steps, kind="text", min_width=20),
+        ]
+        lines += _title("History (oldest first)")
+        lines += table(columns, fit)
+    return lines + fit.note()
+
+
+def render_inspect(result: InspectResult, width: int | None = None) -> None:
+    """Print the view of ``result`` on stdout, at the output's width (see :func:`output_width`)."""
+    write_lines(inspect_lines(result, width if width is not None else output_width()))

@@ -1,21 +1,19 @@
-"""The readable view of ``regpeek inspect sif:FILE`` (rich, imported only when drawn).
+"""The readable view of ``regpeek inspect sif:FILE``, laid out for the output's width.
 
-Everything read from the file (names, the definition, labels, config values, digests) reaches rich
-only as :func:`~regpeek.cli.render.plain` text: terminal controls shown as escapes, no markup.
+Everything read from the file (names, the definition, labels, config values, digests) is shown
+through :func:`~regpeek.cli.layout.clean`: terminal controls as escapes.
 """
 
 from __future__ import annotations
 
 import datetime
-import json
 
-from rich.console import Console
-from rich.table import Table
-from rich.text import Text
-
-from regpeek.cli.render import human_size, make_console, plain
+from regpeek.cli.layout import Column, Fact, Fit, Line, clean, facts, output_width, table, write_lines
+from regpeek.cli.render import human_size
 from regpeek.formats.sifinspect import SifInspection
 from regpeek.formats.terminal import safe_text
+
+__all__ = ["render_sif", "sif_lines"]
 
 
 def _time(seconds: int) -> str:
@@ -29,63 +27,44 @@ def _time(seconds: int) -> str:
     return moment.strftime("%Y-%m-%d %H:%M:%S UTC")
 
 
-def _words(value: list[str] | None) -> str | None:
-    return json.dumps(value) if value is not None else None
+def _title(text: str) -> list[Line]:
+    return [Line(""), Line(clean(text), "bold")]
 
 
-def _grid() -> Table:
-    grid = Table.grid(padding=(0, 2))
-    grid.add_column(style="cyan", no_wrap=True)
-    grid.add_column(overflow="fold")
-    return grid
-
-
-def _row(grid: Table, label: str, value: str | list[str] | None) -> None:
-    """A row of untrusted text; a list gives one value per line (a newline inside a value is escaped)."""
-    if value:
-        lines = value if isinstance(value, list) else [value]
-        grid.add_row(label, Text("\n".join(safe_text(line) for line in lines)))
-
-
-def render_sif(inspection: SifInspection, console: Console | None = None) -> None:
-    console = console or make_console()
+def sif_lines(inspection: SifInspection, width: int | None) -> list[Line]:
+    """The view of a SIF file at ``width`` cells (None: no limit)."""
+    fit = Fit(width)
     header = inspection.header
-    title = plain(inspection.path, "bold")
-    title.append(f"  (SIF {safe_text(header.version_text)}, {human_size(inspection.file_size)})")
-    console.print(title)
-    facts = _grid()
-    _row(facts, "Launch script", header.launch_text.rstrip("\n"))
-    _row(facts, "Architecture", header.architecture)
-    _row(facts, "ID", header.uuid)
-    _row(facts, "Created", _time(header.created_at))
-    _row(facts, "Modified", _time(header.modified_at))
-    _row(
-        facts,
-        "Descriptors",
-        f"{len(inspection.descriptors)} used of {header.descriptors_total} ({header.descriptors_free} free), "
-        f"table of {human_size(header.descriptors_size)} at offset {header.descriptors_offset}",
+    title = (
+        f"{clean(inspection.path)}  (SIF {clean(header.version_text)}, {human_size(inspection.file_size)})"
     )
-    _row(facts, "Data", f"{human_size(header.data_size)} at offset {header.data_offset}")
+    lines = [Line(text, "bold") for text in fit.wrap(title, width, indent=2)]
+    rows: list[Fact] = [
+        ("Launch script", clean(header.launch_text.rstrip("\n")), "text"),
+        ("Architecture", clean(header.architecture), "text"),
+        ("ID", clean(header.uuid), "text"),
+        ("Created", _time(header.created_at), "text"),
+        ("Modified", _time(header.modified_at), "text"),
+        (
+            "Descriptors",
+            f"{len(inspection.descriptors)} used of {header.descriptors_total} ({header.descriptors_free} free), "
+            f"table of {human_size(header.descriptors_size)} at offset {header.descriptors_offset}",
+            "text",
+        ),
+        ("Data", f"{human_size(header.data_size)} at offset {header.data_offset}", "text"),
+    ]
     source = inspection.source
     if source.from_:
-        _row(
-            facts,
-            "Built from",
-            source.from_ + (f"  (bootstrap: {source.bootstrap})" if source.bootstrap else ""),
-        )
-    if source.base_name or source.base_digest:
-        _row(facts, "Base image", " @ ".join(part for part in (source.base_name, source.base_digest) if part))
-    console.print(facts)
+        built = source.from_ + (f"  (bootstrap: {source.bootstrap})" if source.bootstrap else "")
+        rows.append(("Built from", clean(built), "text"))
+    if source.base_name:
+        rows.append(("Base image", clean(source.base_name), "text"))
+    if source.base_digest:
+        rows.append(("Base digest", clean(source.base_digest), "digest"))
+    lines += facts(rows, fit)
 
     if inspection.descriptors:
-        table = Table(title="Objects", title_justify="left", show_edge=False, pad_edge=False)
-        table.add_column("id", justify="right")
-        table.add_column("group", justify="right")
-        table.add_column("link", justify="right")
-        table.add_column("position", no_wrap=True)
-        table.add_column("size", justify="right", no_wrap=True)
-        table.add_column("type")
-        table.add_column("name", overflow="fold")
+        ids, groups, links, positions, sizes, kinds, names = [], [], [], [], [], [], []
         for descriptor in inspection.descriptors:
             link = descriptor.link
             kind = descriptor.type_name
@@ -97,43 +76,48 @@ def render_sif(inspection: SifInspection, console: Console | None = None) -> Non
                 kind += f" ({signature[0]}{', ' + signature[1] if signature[1] else ''})"
             if descriptor.oci_digest:
                 kind += f" ({descriptor.oci_digest})"
-            table.add_row(
-                str(descriptor.id),
-                str(descriptor.group) if descriptor.group else "NONE",
-                (f"{link[0]} (G)" if link[1] else str(link[0])) if link else "NONE",
-                f"{descriptor.offset}-{descriptor.offset + descriptor.size}",
-                human_size(descriptor.size),
-                plain(kind),
-                plain(descriptor.name),
-            )
-        console.print()
-        console.print(table)
+            ids.append(str(descriptor.id))
+            groups.append(str(descriptor.group) if descriptor.group else "NONE")
+            links.append((f"{link[0]} (G)" if link[1] else str(link[0])) if link else "NONE")
+            positions.append(f"{descriptor.offset}-{descriptor.offset + descriptor.size}")
+            sizes.append(human_size(descriptor.size))
+            kinds.append(clean(kind))
+            names.append(clean(descriptor.name))
+        columns = [
+            Column("id", ids, kind="fixed", right=True),
+            Column("group", groups, kind="fixed", right=True, drop=2),
+            Column("link", links, kind="fixed", right=True, drop=3),
+            Column("position", positions, kind="fixed", drop=1),
+            Column("size", sizes, kind="fixed", right=True),
+            Column("type", kinds, kind="text", min_width=16),
+            Column("name", names, kind="text", min_width=12),
+        ]
+        lines += _title("Objects")
+        lines += table(columns, fit)
 
     if inspection.definition is not None:
-        console.print()
-        console.print(Text("Definition", style="bold"))
-        console.print(plain(inspection.definition.rstrip("\n"), newlines=True))
+        lines += _title("Definition")
+        for text in safe_text(inspection.definition.rstrip("\n"), newlines=True).split("\n"):
+            lines += [Line(piece) for piece in fit.wrap(text.replace("\t", "\\t"), width, indent=4)]
 
     if inspection.config is not None:
-        config = inspection.config.to_dict()
-        console.print()
-        console.print(Text(f"OCI config ({inspection.config.kind}, from oci-config.json)", style="bold"))
-        grid = _grid()
-        _row(grid, "Entrypoint", _words(config["entrypoint"]))
-        _row(grid, "Cmd", _words(config["cmd"]))
-        _row(grid, "Working dir", config["working_dir"])
-        _row(grid, "User", config["user"])
-        _row(grid, "Stop signal", config["stop_signal"])
-        _row(grid, "Env", config["env"])
-        _row(grid, "Labels", [f"{k}={v}" for k, v in sorted(config["labels"].items())])
-        _row(grid, "Ports", ", ".join(config["exposed_ports"]))
-        _row(grid, "Volumes", ", ".join(config["volumes"]))
-        console.print(grid)
+        lines += _title(f"OCI config ({inspection.config.kind}, from oci-config.json)")
+        run: list[Fact] = [
+            (label, [clean(value) for value in values], "text")
+            for label, values in inspection.config.config.facts()
+        ]
+        lines += facts(run, fit)
 
     if inspection.labels:
-        console.print()
-        console.print(Text("Labels (inspect-metadata.json)", style="bold"))
-        console.print(Text("\n".join(safe_text(f"{k}={v}") for k, v in sorted(inspection.labels.items()))))
+        lines += _title("Labels (inspect-metadata.json)")
+        for key, value in sorted(inspection.labels.items()):
+            lines += [Line(piece) for piece in fit.wrap(clean(f"{key}={value}"), width, indent=2)]
 
     for warning in inspection.warnings:
-        console.print(plain(f"warning: {warning}", "yellow"))
+        lines += [Line(piece, "yellow") for piece in fit.wrap(clean(f"warning: {warning}"), width, indent=2)]
+    return lines + fit.note()
+
+
+def render_sif(inspection: SifInspection, width: int | None = None) -> None:
+    """Print the view of a SIF file on stdout at the output's width."""
+    write_lines(sif_lines(inspection, width if width is not None else output_width()))

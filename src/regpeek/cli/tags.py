@@ -7,6 +7,11 @@ import click
 from regpeek.cli.options import Settings, registry_options
 from regpeek.cli.output import echo, echo_json
 from regpeek.cli.session import session
+from regpeek.cli.template import Template, template_option
+
+#: --format keys: the --json keys plus the item's own name.
+TAG_KEYS = ("source", "tags", "count", "pages", "tag")
+CATALOG_KEYS = ("source", "repositories", "count", "pages", "repository")
 
 
 @click.command("tags")
@@ -14,29 +19,56 @@ from regpeek.cli.session import session
 @click.option(
     "--json", "as_json", is_flag=True, help="Print a JSON object with the tags and how many pages it took."
 )
+@template_option("tag (keys: tag, source, count, pages)")
 @registry_options(platform=False)
-def tags_command(settings: Settings, repository: str, as_json: bool) -> None:
-    """Print every tag of REPOSITORY, one per line, following pagination."""
+def tags_command(settings: Settings, repository: str, as_json: bool, template: str | None) -> None:
+    """Print every tag of REPOSITORY, one per line, following pagination.
+
+    \b
+    Examples:
+      regpeek tags library/alpine
+      regpeek tags --format '{source}:{tag}' ghcr.io/org/app
+      regpeek tags --json registry.example:5000/team/app
+    """
+    compiled = Template(template, TAG_KEYS) if template is not None else None
     with session(settings) as client:
         listing = client.list_tags(repository)
     if as_json:
         echo_json(listing.to_dict("tags"))
         return
+    whole = listing.to_dict("tags")
     for tag in listing.names:
-        echo(tag)
+        if compiled is not None:
+            click.echo(compiled.render({**whole, "tag": tag}))
+        else:
+            echo(tag)
 
 
 @click.command("catalog")
 @click.argument("registry")
 @click.option("--page-size", "-n", type=click.IntRange(1, 1000), help="Repositories asked for per page.")
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON object with the repositories and pages.")
+@template_option("repository (keys: repository, source, count, pages)")
 @registry_options(platform=False)
-def catalog_command(settings: Settings, registry: str, page_size: int | None, as_json: bool) -> None:
-    """Print every repository of REGISTRY (/v2/_catalog), following pagination."""
+def catalog_command(
+    settings: Settings, registry: str, page_size: int | None, as_json: bool, template: str | None
+) -> None:
+    """Print every repository of REGISTRY (/v2/_catalog), following pagination.
+
+    \b
+    Examples:
+      regpeek catalog registry.example:5000
+      regpeek catalog --format '{source}/{repository}' localhost:5000
+    """
+    compiled = Template(template, CATALOG_KEYS) if template is not None else None
     with session(settings) as client:
         listing = client.catalog(registry, page_size)
     if as_json:
         echo_json(listing.to_dict("repositories"))
         return
+    whole = listing.to_dict("repositories")
     for name in listing.names:
-        echo(name)
+        if compiled is not None:
+            click.echo(compiled.render({**whole, "repository": name}))
+        else:
+            echo(name)

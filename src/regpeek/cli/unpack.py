@@ -37,7 +37,12 @@ def unpack_command(
     SOURCE is a registry reference or oci:PATH[:NAME]. Whiteouts are applied; nothing is written
     outside ROOTFS, which is made private (mode 0700). As root, ownership and device nodes are kept;
     otherwise they are skipped and counted in one warning line. If the layers would expand past the
-    size limit (--max-size) or anything else fails, what was written is removed.
+    size limit (--max-size) or anything else fails (Ctrl-C and SIGTERM too), what was written is removed.
+
+    \b
+    Examples:
+      regpeek unpack alpine:3.20 ./rootfs
+      regpeek unpack --platform linux/arm64 oci:./layout:3.20 ./rootfs-arm64
     """
     show = not quiet and not as_json and sys.stderr.isatty()
     with session(settings) as client, pull_progress(source, show) as progress:
@@ -82,8 +87,16 @@ def export_command(
 
     Like crane export: whiteouts are applied and never appear in the tar. OUTPUT appears only when
     the export is complete; past the size limit (--max-size) it stops with exit 5 and no OUTPUT.
+    A tar is not written to a terminal (exit 2), and "-" draws no progress bars.
+
+    \b
+    Examples:
+      regpeek export alpine:3.20 alpine.tar
+      regpeek export alpine:3.20 - | tar -tvf - | less
     """
-    show = not quiet and sys.stderr.isatty()
+    if output == "-" and _is_terminal(sys.stdout):
+        raise click.UsageError("refusing to write a tar to a terminal: redirect stdout, or give a file")
+    show = not quiet and output != "-" and sys.stderr.isatty()
     with session(settings) as client, pull_progress(source, show) as progress, _output(output) as out:
         report = export_image(
             client,
@@ -99,14 +112,27 @@ def export_command(
         warn(warning)
 
 
+def _is_terminal(stream: object) -> bool:
+    try:
+        return bool(stream.isatty())  # type: ignore[attr-defined]
+    except (AttributeError, ValueError):
+        return False
+
+
 @contextlib.contextmanager
 def _output(output: str) -> Iterator[BinaryIO]:
-    """stdout for ``-``; otherwise a temporary file renamed into place only when the export succeeds."""
+    """stdout for ``-``; otherwise a temporary file beside OUTPUT, renamed into place only when the
+    export succeeds. A file problem (no such directory, no permission, a full disk) is exit 7 naming
+    OUTPUT, never the temporary name."""
     if output == "-":
         yield sys.stdout.buffer
         sys.stdout.buffer.flush()
         return
     from regpeek.disk.files import write_file_atomically
+    from regpeek.errors import LocalError
 
-    with write_file_atomically(output) as out:
-        yield out
+    try:
+        with write_file_atomically(output) as out:
+            yield out
+    except OSError as error:
+        raise LocalError(f"cannot write {output}: {error.strerror or error}") from None

@@ -175,7 +175,7 @@ class Cache(Protocol):
 
     def info(self) -> CacheInfo: ...
 
-    def prune(self, max_bytes: int | None = None) -> PruneResult: ...
+    def prune(self, max_bytes: int | None = None, *, older_than: float | None = None) -> PruneResult: ...
 
     def clear(self) -> PruneResult: ...
 
@@ -739,24 +739,34 @@ class BlobCache(_Section):
             self._layers.max_bytes,
         )
 
-    def prune(self, max_bytes: int | None = None) -> PruneResult:
+    def prune(self, max_bytes: int | None = None, *, older_than: float | None = None) -> PruneResult:
         """Evict least recently used entries and remove temp files older than :data:`STALE_TEMP_SECONDS`
         and abandoned work areas.
 
-        Without ``max_bytes`` each section is brought under its own bound. With it, the whole cache
-        (manifests, configs and layers together) is brought to at most ``max_bytes``, least recently
-        used first whatever the section; 0 empties it.
+        Without ``max_bytes`` or ``older_than`` each section is brought under its own bound. With
+        ``older_than`` (seconds), entries not used for that long go, whatever the section; with
+        ``max_bytes``, the whole cache (manifests, configs and layers together) is then brought to at
+        most ``max_bytes``, least recently used first whatever the section; 0 empties it.
         """
         bound = None if max_bytes is None else _checked(max_bytes)
+        if older_than is not None and older_than < 0:
+            raise UsageError("an age to prune must not be negative")
         if not self._ensure(self.root, create=False):
             return PruneResult()
-        if bound is None:
+        if bound is None and older_than is None:
             result = self._evict_to(self.max_bytes, stale_temps=True)
             result += self._layers._evict_to(self._layers.max_bytes, stale_temps=True)
         else:
             with self._locked(), self._layers._locked():
                 manifests, layers = self._scan(), self._layers._scan()
-                victims, _ = _lru_victims(manifests.entries + layers.entries, bound)
+                entries = manifests.entries + layers.entries
+                victims = []
+                if older_than is not None:
+                    cutoff = time.time_ns() - int(older_than * 1_000_000_000)
+                    victims = [entry for entry in entries if entry.mtime_ns < cutoff]
+                    entries = [entry for entry in entries if entry.mtime_ns >= cutoff]
+                if bound is not None:
+                    victims += _lru_victims(entries, bound)[0]
                 result = _remove(victims + _stale(manifests.temps) + _stale(layers.temps))
                 gone = {victim.path for victim in victims}
                 self._reset_estimate(sum(e.size for e in manifests.entries if e.path not in gone))
@@ -802,7 +812,7 @@ class NullCache:
     def info(self) -> CacheInfo:
         return CacheInfo(None, 0, 0, 0)
 
-    def prune(self, max_bytes: int | None = None) -> PruneResult:
+    def prune(self, max_bytes: int | None = None, *, older_than: float | None = None) -> PruneResult:
         if max_bytes is not None:
             _checked(max_bytes)
         return PruneResult()

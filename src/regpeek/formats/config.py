@@ -227,6 +227,29 @@ class ImageConfig:
             if isinstance(entry, dict)
         ]
 
+    def facts(self) -> list[tuple[str, list[str]]]:
+        """How the image runs, as :meth:`InspectResult.facts` shows it (``Entrypoint``, ``Cmd``,
+        ``Working dir``, ``User``, ``Stop signal``, ``Env``, ``Labels``, ``Ports``, ``Volumes``):
+        (label, lines) pairs, those without a value left out; the text is the image's own."""
+        return _fact_lines(
+            [
+                ("Entrypoint", _words(self.entrypoint)),
+                ("Cmd", _words(self.cmd)),
+                ("Working dir", self.working_dir),
+                ("User", self.user),
+                ("Stop signal", self.stop_signal),
+                ("Env", self.env),
+                ("Labels", [f"{k}={v}" for k, v in sorted(self.labels.items())]),
+                ("Ports", ", ".join(self.exposed_ports)),
+                ("Volumes", ", ".join(self.volumes)),
+            ]
+        )
+
+
+def _fact_lines(rows: list[tuple[str, str | list[str] | None]]) -> list[tuple[str, list[str]]]:
+    """(label, value) rows as (label, lines): a text value is one line; rows without a value go."""
+    return [(label, value if isinstance(value, list) else [value]) for label, value in rows if value]
+
 
 def config_from_schema1(manifest: schema1.Schema1Manifest) -> ImageConfig:
     """The OCI config synthesized from a schema1 manifest's history, encoded as skopeo encodes it.
@@ -325,34 +348,38 @@ class InspectResult(JsonResult):
 
     def facts(self) -> list[tuple[str, list[str]]]:
         """The summary ``regpeek inspect`` prints above its tables: (label, lines) pairs, those
-        without a value left out. The text is the image's own: make it safe before showing it."""
+        without a value left out. The text is the image's own: make it safe before showing it.
+
+        Which digest is which: ``Digest`` is what the reference resolved to, so for a multi-platform
+        image the index (it pins every platform, as skopeo's ``Digest`` does), with ``Image digest``
+        after it, the manifest of the platform shown; each of those two has a second line saying so.
+        """
         config = self.config
         index_kinds = {mt.OCI_INDEX: "OCI index", mt.DOCKER_MANIFEST_LIST: "Docker manifest list"}
         count = len(self.layers)
-        rows: list[tuple[str, str | list[str] | None]] = [("Digest", str(self.digest))]
+        platform = self.platform.describe()
+        rows: list[tuple[str, str | list[str] | None]] = []
         if self.index_digest is not None:
             kind = index_kinds.get(self.index_media_type or "", "index")
-            rows.append(("Index", f"{self.index_digest}  ({kind}, {len(self.platforms or [])} platforms)"))
+            pins = f"{kind} of {len(self.platforms or [])} platforms: pins every platform"
+            rows += [
+                ("Digest", [str(self.index_digest), pins]),
+                ("Image digest", [str(self.digest), f"the {platform} image, shown below"]),
+            ]
+        else:
+            rows.append(("Digest", str(self.digest)))
         rows += [
             ("Media type", f"{self.media_type} (schema {self.schema_version})"),
-            ("Platform", self.platform.describe()),
+            ("Platform", platform),
             ("Config", str(self.config_digest) if self.config_digest else "synthesized from schema1 history"),
             ("Created", config.created_raw),
             ("Author", config.author),
             ("Docker", config.docker_version),
-            ("Entrypoint", _words(config.entrypoint)),
-            ("Cmd", _words(config.cmd)),
-            ("Working dir", config.working_dir),
-            ("User", config.user),
-            ("Stop signal", config.stop_signal),
-            ("Env", config.env),
-            ("Labels", [f"{k}={v}" for k, v in sorted(config.labels.items())]),
-            ("Ports", ", ".join(config.exposed_ports)),
-            ("Volumes", ", ".join(config.volumes)),
+            *config.facts(),
             ("Annotations", [f"{k}={v}" for k, v in sorted(self.annotations.items())]),
             ("Size", f"{format_size(self.size)} in {count} layer{'s' if count != 1 else ''}"),
         ]
-        return [(label, value if isinstance(value, list) else [value]) for label, value in rows if value]
+        return _fact_lines(rows)
 
     def summary(self) -> str:
         """:meth:`facts`, then the platforms and layers, as plain text (what a notebook shows)."""

@@ -12,9 +12,14 @@ The handshake (Docker token spec), with no ``/v2/`` ping first:
 3. Requests to any other host (a blob redirect to a CDN, say) pass through untouched: credentials and
    tokens go only to the registry host and the token realm.
 
-A 401 that stands is noted on the response (``response.extensions[AUTH_REASON]``) with why, in
-:class:`~regpeek.errors.AuthError`'s terms: no credentials to send, credentials or token refused, or a
-token without the scope (``error="insufficient_scope"``) although credentials were sent.
+What the flow did (which challenge, which scope the token was asked for, whether credentials were
+sent and where they came from) is kept on the final response as an
+:class:`~regpeek.network.transport.AuthOutcome` (``response.extensions[AUTH_OUTCOME]``). That one record
+is what a 401 or 403 that stands becomes: an :class:`~regpeek.errors.AuthError` whose ``reason`` and
+message both come from it (:func:`~regpeek.network.transport.auth_failure`). With ``--debug`` (the
+``regpeek.auth`` logger) each step is logged, never a secret. A failure of the token service itself
+(or of the credential source) is raised here, as an AuthError with its ``reason``, ``host`` and
+``scope``.
 
 Tokens are shared by concurrent requests, in threads (the sync client) and in tasks (the async one):
 while no token is live for a host and scope, requests for it go one at a time, so the first fetches the
@@ -33,6 +38,7 @@ from __future__ import annotations
 import base64
 import contextlib
 import json
+import logging
 import re
 import threading
 import time
@@ -42,15 +48,24 @@ from typing import TYPE_CHECKING
 
 import httpx
 
-from regpeek.errors import AuthError, AuthReason, TooLargeError
+from regpeek.errors import AuthError, TooLargeError
 from regpeek.formats.challenge import Challenge, answerable, parse_all
 from regpeek.network.credentials import Credentials, CredentialStore
-from regpeek.network.transport import AUTH_REASON, RETRY_STATUSES, RetryableStatusError
+from regpeek.network.transport import (
+    AUTH_OUTCOME,
+    RETRY_STATUSES,
+    AuthOutcome,
+    RetryableStatusError,
+    describe_url,
+    login_hint,
+)
 
 if TYPE_CHECKING:
     import asyncio
 
-__all__ = ["AUTH_REASON", "RegistryAuth", "scope_for_path"]
+__all__ = ["AUTH_OUTCOME", "RegistryAuth", "scope_for_path"]
+
+log = logging.getLogger("regpeek.auth")
 
 MAX_TOKEN_RESPONSE = 1024 * 1024
 _DEFAULT_EXPIRY = 60
@@ -88,6 +103,41 @@ def scope_for_path(
 class _Token:
     value: str
     expires_at: float
+    scopes: tuple[str, ...] = ()
+    source: str = ""  # where the credentials it was obtained with came from ("" anonymous)
+    username: str = ""
+
+
+@dataclass
+class _Steps:
+    """What the flow did for one request (becomes the response's AuthOutcome)."""
+
+    registry: str
+    scheme: str | None = None
+    source: str = ""
+    username: str = ""
+    scopes: tuple[str, ...] = ()
+    error: str | None = None
+
+    def token(self, token: _Token) -> None:
+        self.scheme, self.source, self.username, self.scopes = (
+            "bearer",
+            token.source,
+            token.username,
+            token.scopes,
+        )
+
+    def outcome(self) -> AuthOutcome:
+        return AuthOutcome(self.registry, self.scheme, self.source, self.username, self.scopes, self.error)
+
+
+def _describe(challenge: Challenge) -> str:
+    parts = [challenge.scheme]
+    for name in ("realm", "service", "scope", "error"):
+        value = challenge.params.get(name)
+        if value:
+            parts.append(f"{name}={describe_url(httpx.URL(value)) if name == 'realm' else value}")
+    return " ".join(parts)
 
 
 class RegistryAuth(httpx.Auth):
@@ -209,32 +259,61 @@ class RegistryAuth(httpx.Auth):
             request.headers.pop("Authorization", None)
             yield request, False
             return
+        steps = _Steps(registry)
         scope = self.scope(request)
         if scope and host in self._bearer and (host, scope) not in self._live_tokens():
             token = yield from self._fetch_token(request, host, registry, self._bearer[host], scope)
-            request.headers["Authorization"] = f"Bearer {token}"
+            request.headers["Authorization"] = f"Bearer {token.value}"
+            steps.token(token)
         else:
-            self._attach(request, host, registry, scope)
+            self._attach(request, host, registry, scope, steps)
         response = yield request, False
         if response.status_code != 401:
             if "Authorization" not in request.headers:
                 self._open.add(host)
+            _note(response, steps)
             return
-        challenge = answerable(parse_all(response.headers.get_list("WWW-Authenticate")))
-        credentials = self._credentials_for(registry, host, scope)
+        challenges = parse_all(response.headers.get_list("WWW-Authenticate"))
+        log.debug(
+            "%s answered 401 for %s: %s",
+            host,
+            request.url.path,
+            "; ".join(_describe(c) for c in challenges) or "no challenge",
+        )
+        challenge = answerable(challenges)
         if challenge is not None and challenge.scheme == "bearer":
             self._bearer[host] = challenge
             token = yield from self._fetch_token(request, host, registry, challenge, scope)
-            request.headers["Authorization"] = f"Bearer {token}"
-        elif challenge is not None and credentials.username:  # basic
+            request.headers["Authorization"] = f"Bearer {token.value}"
+            steps.token(token)
+        elif challenge is not None:  # basic
+            steps.scheme = "basic"
+            credentials = self._credentials_for(registry, host, scope)
+            if not credentials.username:
+                log.debug("no credentials for %s: the 401 stands", registry)
+                _note(response, steps)
+                return  # nothing to offer: the 401 stands
             self._basic.add(host)
             request.headers["Authorization"] = _basic_header(credentials)
-        else:  # nothing to offer: the 401 stands
-            response.extensions[AUTH_REASON] = _reason_for(request, response, bool(credentials))
+            steps.source, steps.username = credentials.source or "?", credentials.username
+            log.debug(
+                "sending Basic credentials for %s (user %s, from %s)",
+                host,
+                credentials.username,
+                steps.source,
+            )
+        else:  # no challenge this flow can answer: the 401 stands
+            _note(response, steps)
             return
-        final = yield request, False
-        if final.status_code == 401:
-            final.extensions[AUTH_REASON] = _reason_for(request, final, bool(credentials))
+        response = yield request, False
+        if response.status_code in (401, 403):
+            log.debug(
+                "%s answered %s again%s",
+                host,
+                response.status_code,
+                f" ({error})" if (error := _challenge_error(response)) else "",
+            )
+        _note(response, steps)
 
     def _live_tokens(self) -> set[tuple[str, str]]:
         now = self._clock()
@@ -249,18 +328,26 @@ class RegistryAuth(httpx.Auth):
             error.scope = error.scope or scope
             raise
 
-    def _attach(self, request: httpx.Request, host: str, registry: str, scope: str | None) -> None:
+    def _attach(
+        self, request: httpx.Request, host: str, registry: str, scope: str | None, steps: _Steps
+    ) -> None:
         token = self._tokens.get((host, scope or ""))
         if token is not None and token.expires_at > self._clock():
             request.headers["Authorization"] = f"Bearer {token.value}"
+            steps.token(token)
         elif host in self._basic:
-            credentials = self._credentials.get(registry)
+            credentials = self._credentials_for(registry, host, scope)
             if credentials.username:
                 request.headers["Authorization"] = _basic_header(credentials)
+                steps.scheme, steps.source, steps.username = (
+                    "basic",
+                    credentials.source or "?",
+                    credentials.username,
+                )
 
     def _fetch_token(
         self, request: httpx.Request, host: str, registry: str, challenge: Challenge, scope: str | None
-    ) -> Generator[Step, httpx.Response, str]:
+    ) -> Generator[Step, httpx.Response, _Token]:
         realm = httpx.URL(challenge.realm or "")
         if realm.scheme not in ("http", "https") or not realm.host:
             raise AuthError(
@@ -269,15 +356,26 @@ class RegistryAuth(httpx.Auth):
                 host=host,
                 scope=scope,
             )
+        where = describe_url(realm)
         credentials = self._credentials_for(registry, host, scope)
         if credentials and realm.scheme == "http" and request.url.scheme == "https":
             raise AuthError(
-                f"refusing to send credentials for {host} to a plain-http token realm",
+                f"refusing to send credentials for {host} to a plain-http token realm ({where})",
                 reason="token_service",
                 host=host,
                 scope=scope,
             )
         scopes = _merged([*challenge.scopes, *(scope or "").split()])
+        source = (credentials.source or "?") if credentials else ""
+        log.debug(
+            "token request to %s for %s, scope %s, %s",
+            realm.netloc.decode(),
+            registry,
+            " ".join(scopes) or "(none)",
+            f"with credentials of {credentials.username or '<token>'} from {source}"
+            if credentials
+            else "anonymous",
+        )
         self.token_requests += 1
         if credentials.identity_token:
             response = yield _oauth_request(realm, challenge, scopes, credentials), True
@@ -288,22 +386,61 @@ class RegistryAuth(httpx.Auth):
             response = yield _token_request(realm, challenge, scopes, credentials), True
         if response.status_code in RETRY_STATUSES:  # busy, not a refusal: the request loop retries
             raise RetryableStatusError(
-                f"token service for {host} failed: HTTP {response.status_code}", response
+                f"token service at {where} failed: HTTP {response.status_code}", response
+            )
+        wanted = " ".join(scopes) or None
+        if response.status_code == 401:  # the token service's own refusal of what was sent
+            if credentials:
+                raise AuthError(
+                    f"credentials for {registry} were refused (from {source}) by the token service at {where} "
+                    f"(HTTP 401)",
+                    reason="refused",
+                    host=host,
+                    scope=wanted,
+                )
+            raise AuthError(
+                f"no credentials for {registry} ({login_hint(registry)}): the token service at {where} "
+                "refused anonymous access (HTTP 401)",
+                reason="missing_credentials",
+                host=host,
+                scope=wanted,
             )
         if response.status_code != 200:
-            who = f"as {credentials.username}" if credentials.username else "anonymously"
-            reason: AuthReason = "token_service"
-            if response.status_code == 401:
-                reason = "refused" if credentials else "missing_credentials"
-            raise AuthError(
-                f"token request for {host} refused {who} (HTTP {response.status_code})",
-                reason=reason,
-                host=host,
-                scope=" ".join(scopes) or None,
+            asked = (
+                f"as {credentials.username or '<token>'}, credentials from {source}"
+                if credentials
+                else "anonymously"
             )
-        value, expires_in = _token_from_body(response.content, host, " ".join(scopes) or None)
-        self._tokens[(host, scope or "")] = _Token(value, self._clock() + expires_in - _EXPIRY_MARGIN)
-        return value
+            asked += f", for scope {wanted}" if wanted else ""
+            raise AuthError(
+                f"token service at {where} failed: HTTP {response.status_code} (asked {asked})",
+                reason="token_service",
+                host=host,
+                scope=wanted,
+            )
+        value, expires_in = _token_from_body(response.content, where, host, wanted)
+        token = _Token(
+            value,
+            self._clock() + expires_in - _EXPIRY_MARGIN,
+            tuple(scopes),
+            source,
+            credentials.username,
+        )
+        self._tokens[(host, scope or "")] = token
+        log.debug("token for %s received (valid %ds)", registry, int(expires_in))
+        return token
+
+
+def _challenge_error(response: httpx.Response) -> str | None:
+    """The ``error`` parameter of a response's challenges (``insufficient_scope``, ``invalid_token``)."""
+    return next((c.error for c in parse_all(response.headers.get_list("WWW-Authenticate")) if c.error), None)
+
+
+def _note(response: httpx.Response, steps: _Steps) -> None:
+    """Keep what the flow did on the response: a 401 or 403 becomes an error from this record."""
+    if response.status_code in (401, 403):
+        steps.error = _challenge_error(response)
+    response.extensions[AUTH_OUTCOME] = steps.outcome()
 
 
 def _merged(scopes: list[str]) -> list[str]:
@@ -354,22 +491,10 @@ def _token_request(
     return httpx.Request("GET", realm.copy_merge_params(params), headers=headers)
 
 
-def _reason_for(request: httpx.Request, response: httpx.Response, has_credentials: bool) -> AuthReason:
-    """Why a 401 stands: nothing to send, credentials (or their token) refused, or too little scope."""
-    if not has_credentials:
-        return "missing_credentials"  # an anonymous token that lacks the scope: logging in may help
-    sent = request.headers.get("Authorization", "")
-    if sent.lower().startswith("bearer "):
-        challenge = answerable(parse_all(response.headers.get_list("WWW-Authenticate")))
-        if challenge is not None and challenge.error == "insufficient_scope":
-            return "forbidden"
-    return "refused"
-
-
-def _token_from_body(body: bytes, host: str, scope: str | None) -> tuple[str, float]:
+def _token_from_body(body: bytes, where: str, host: str, scope: str | None) -> tuple[str, float]:
     def failure(text: str) -> AuthError:
         return AuthError(
-            f"token service for {host} answered {text}", reason="token_service", host=host, scope=scope
+            f"token service at {where} answered {text}", reason="token_service", host=host, scope=scope
         )
 
     try:

@@ -36,6 +36,7 @@ __all__ = [
     "as_reference",
     "as_repository",
     "blob_descriptor",
+    "blob_origin",
     "blob_repository",
     "holds",
 ]
@@ -73,6 +74,13 @@ def blob_repository(repo: Repository | AnyReference | str) -> Repository | Layou
     if isinstance(repo, str) and not LayoutReference.is_local(repo):
         return Reference.parse(repo).repo
     return as_repository(repo)
+
+
+def blob_origin(repo: Repository | AnyReference | str) -> Repository | AnyReference:
+    """What a blob is read for, keeping a :class:`~regpeek.formats.reference.Reference` whole: with a
+    registries.conf, the sources of an image's blobs follow its reference (whether it is by digest,
+    which source served its manifest); a repository or text is as :func:`blob_repository` gives it."""
+    return repo if isinstance(repo, Reference) else blob_repository(repo)
 
 
 def as_platform(platform: Platform | str | None) -> Platform | None:

@@ -26,10 +26,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from regpeek.errors import AuthError, UsageError
+from regpeek.errors import AuthError, LocalError, UsageError
 from regpeek.formats.reference import DOCKER_HUB
 
-__all__ = ["Credentials", "CredentialStore", "auth_file_candidates"]
+__all__ = ["Credentials", "CredentialStore", "auth_file_candidates", "display_path", "keys_for"]
 
 _HUB_KEYS = ("https://index.docker.io/v1/", "index.docker.io", "docker.io", "registry-1.docker.io")
 _HELPER_TIMEOUT = 30
@@ -42,6 +42,9 @@ class Credentials:
     username: str = field(default="")
     password: str = field(default="", repr=False)
     identity_token: str = field(default="", repr=False)
+    #: where they came from, for messages: ``--username``, ``~/.docker/config.json``,
+    #: ``docker-credential-pass`` (never a secret)
+    source: str = field(default="", compare=False)
 
     def __bool__(self) -> bool:
         return bool(self.username or self.password or self.identity_token)
@@ -64,17 +67,33 @@ def auth_file_candidates(environ: Mapping[str, str], home: Path) -> list[Path]:
     return files
 
 
-def _keys_for(host: str) -> tuple[str, ...]:
+def keys_for(host: str) -> tuple[str, ...]:
+    """The keys an auth file may list ``host`` under, the usual one first (Docker Hub's is
+    ``https://index.docker.io/v1/``)."""
     if host == DOCKER_HUB:
         return _HUB_KEYS
     return (host, f"https://{host}", f"http://{host}", f"https://{host}/v1/", f"https://{host}/v2/")
 
 
-def _from_auth_entry(entry: Any, where: Path) -> Credentials:
+_keys_for = keys_for
+
+
+def display_path(path: Path, home: Path | None = None) -> str:
+    """``path`` for messages, with the home directory shown as ``~``."""
+    base = home if home is not None else Path(os.environ.get("HOME") or Path.home())
+    try:
+        return "~/" + str(path.relative_to(base))
+    except ValueError:
+        return str(path)
+
+
+def _from_auth_entry(entry: Any, where: Path, source: str) -> Credentials:
     if not isinstance(entry, dict):
         return Credentials()
     if entry.get("identitytoken"):
-        return Credentials(str(entry.get("username", "")), identity_token=str(entry["identitytoken"]))
+        return Credentials(
+            str(entry.get("username", "")), identity_token=str(entry["identitytoken"]), source=source
+        )
     if entry.get("auth"):
         try:
             decoded = base64.b64decode(str(entry["auth"]), validate=True).decode()
@@ -85,9 +104,9 @@ def _from_auth_entry(entry: Any, where: Path) -> Credentials:
         username, sep, password = decoded.partition(":")
         if not sep:
             raise AuthError(f"{where}: an auths entry is not user:password", reason="missing_credentials")
-        return Credentials(username, password)
+        return Credentials(username, password, source=source)
     if entry.get("username"):
-        return Credentials(str(entry["username"]), str(entry.get("password", "")))
+        return Credentials(str(entry["username"]), str(entry.get("password", "")), source=source)
     return Credentials()
 
 
@@ -128,8 +147,8 @@ def run_helper(name: str, server: str, *, required: bool = True) -> Credentials:
             reason="missing_credentials",
         ) from None
     if username == "<token>":
-        return Credentials(identity_token=secret)
-    return Credentials(username, secret)
+        return Credentials(identity_token=secret, source=program)
+    return Credentials(username, secret, source=program)
 
 
 class CredentialStore:
@@ -143,18 +162,22 @@ class CredentialStore:
         authfile: str | os.PathLike[str] | None = None,
         environ: Mapping[str, str] | None = None,
         home: Path | None = None,
+        source: str = "--username",
     ) -> None:
         if password and not username:
             raise UsageError("a password was given without a username")
-        self._explicit = Credentials(username or "", password or "") if username else None
+        self._explicit = Credentials(username or "", password or "", source=source) if username else None
         env = os.environ if environ is None else environ
         self._authfile = Path(authfile) if authfile is not None else None
+        self._home = home or Path(env.get("HOME") or Path.home())
         if authfile is not None:
             self._files = [Path(authfile)]
+            if not self._files[0].exists():
+                raise LocalError(f"cannot read auth file {authfile}: No such file or directory")
             if not self._files[0].is_file():
-                raise UsageError(f"auth file {authfile} does not exist")
+                raise LocalError(f"cannot read auth file {authfile}: not a regular file")
         else:
-            self._files = auth_file_candidates(env, home or Path.home())
+            self._files = auth_file_candidates(env, self._home)
         self._cache: dict[str, Credentials] = {}
 
     @property
@@ -192,7 +215,7 @@ class CredentialStore:
             if isinstance(auths, dict):
                 for key in keys:
                     if key in auths:
-                        yield _from_auth_entry(auths[key], path)
+                        yield _from_auth_entry(auths[key], path, display_path(path, self._home))
             if isinstance(document.get("credsStore"), str) and document["credsStore"]:
                 yield run_helper(document["credsStore"], keys[0], required=False)
 
@@ -203,11 +226,180 @@ class CredentialStore:
         except FileNotFoundError:
             return None
         except OSError as error:
-            raise AuthError(
-                f"cannot read auth file {path}: {error.strerror}", reason="missing_credentials"
-            ) from None
+            raise LocalError(f"cannot read auth file {path}: {error.strerror}") from None
         try:
             document = json.loads(text)
         except (ValueError, RecursionError):
             raise AuthError(f"auth file {path} is not valid JSON", reason="missing_credentials") from None
         return document if isinstance(document, dict) else None
+
+
+# -- regpeek login / logout: storing credentials as docker and podman do ----------------------------
+
+
+def login_file(environ: Mapping[str, str] | None = None, home: Path | None = None) -> Path:
+    """The auth file ``regpeek login`` writes when no ``--authfile`` is given: ``$REGISTRY_AUTH_FILE``;
+    else ``$XDG_RUNTIME_DIR/containers/auth.json`` when ``$XDG_RUNTIME_DIR`` is an existing directory
+    (podman's choice); else ``$DOCKER_CONFIG/config.json`` or ``~/.docker/config.json`` (docker's)."""
+    env = os.environ if environ is None else environ
+    if env.get("REGISTRY_AUTH_FILE"):
+        return Path(env["REGISTRY_AUTH_FILE"])
+    runtime = env.get("XDG_RUNTIME_DIR")
+    if runtime and Path(runtime).is_dir():
+        return Path(runtime) / "containers" / "auth.json"
+    base = home or Path(env.get("HOME") or Path.home())
+    docker_dir = Path(env["DOCKER_CONFIG"]) if env.get("DOCKER_CONFIG") else base / ".docker"
+    return docker_dir / "config.json"
+
+
+def _entry_key(registry: str, path: Path) -> str:
+    """The key a new ``auths`` entry gets: docker's ``https://index.docker.io/v1/`` for Docker Hub in
+    a docker config.json, else the registry name (``docker.io``, ``host:port``) as podman writes."""
+    if registry == DOCKER_HUB and path.name == "config.json":
+        return _HUB_KEYS[0]
+    return registry
+
+
+def _read_for_update(path: Path) -> dict[str, Any]:
+    try:
+        text = path.read_text()
+    except FileNotFoundError:
+        return {}
+    except OSError as error:
+        raise LocalError(f"cannot read auth file {path}: {error.strerror}") from None
+    if not text.strip():
+        return {}
+    try:
+        document = json.loads(text)
+    except (ValueError, RecursionError):
+        raise LocalError(f"auth file {path} is not valid JSON: left unchanged") from None
+    if not isinstance(document, dict):
+        raise LocalError(f"auth file {path} is not a JSON object: left unchanged")
+    return document
+
+
+def _write_auth_file(path: Path, document: dict[str, Any]) -> None:
+    """Replace ``path`` atomically with ``document`` (mode 0600; a symlinked file's target is written)."""
+    from regpeek.disk.files import fsync_dir, write_file_atomically
+
+    target = Path(os.path.realpath(path))
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        with write_file_atomically(target, mode=0o600) as out:
+            out.write(json.dumps(document, indent="\t").encode() + b"\n")
+        os.chmod(target, 0o600)
+        fsync_dir(target.parent)
+    except OSError as error:
+        raise LocalError(f"cannot write auth file {path}: {error.strerror or error}") from None
+
+
+def _helper_for(document: Mapping[str, Any], registry: str) -> str | None:
+    """The credential helper the auth file names for ``registry``: ``credHelpers`` first, then
+    ``credsStore``."""
+    helpers = document.get("credHelpers")
+    if isinstance(helpers, dict):
+        for key in keys_for(registry):
+            if isinstance(helpers.get(key), str) and helpers[key]:
+                return str(helpers[key])
+    store = document.get("credsStore")
+    return store if isinstance(store, str) and store else None
+
+
+def _run_helper_action(name: str, action: str, payload: bytes) -> subprocess.CompletedProcess[bytes]:
+    program = f"docker-credential-{name}"
+    try:
+        return subprocess.run(
+            [program, action], input=payload, capture_output=True, timeout=_HELPER_TIMEOUT, check=False
+        )
+    except FileNotFoundError:
+        raise LocalError(f"credential helper {program} is configured but not installed") from None
+    except subprocess.TimeoutExpired:
+        raise LocalError(f"credential helper {program} did not answer in {_HELPER_TIMEOUT}s") from None
+
+
+def _helper_failure(name: str, action: str, completed: subprocess.CompletedProcess[bytes]) -> LocalError:
+    said = (completed.stdout or completed.stderr).decode("utf-8", "replace").strip().splitlines()
+    first = f": {said[0][:200]}" if said else ""
+    return LocalError(
+        f"credential helper docker-credential-{name} {action} failed with exit status {completed.returncode}{first}"
+    )
+
+
+@dataclass(frozen=True)
+class Stored:
+    """Where ``regpeek login`` put the credentials, or where ``logout`` removed them from."""
+
+    path: Path  # the auth file consulted
+    helper: str | None = None  # docker-credential-<helper>, when one holds them
+
+    def describe(self, home: Path | None = None) -> str:
+        if self.helper:
+            return f"docker-credential-{self.helper} (named in {display_path(self.path, home)})"
+        return display_path(self.path, home)
+
+
+def store_credentials(
+    registry: str,
+    username: str,
+    password: str,
+    *,
+    authfile: str | os.PathLike[str] | None = None,
+    environ: Mapping[str, str] | None = None,
+    home: Path | None = None,
+) -> Stored:
+    """Keep credentials for ``registry`` as docker and podman do: through the credential helper the
+    auth file names for it (``docker-credential-NAME store``), else in the auth file itself (an
+    ``auths`` entry; the file is written atomically, mode 0600, every other entry kept). The entry
+    for ``registry`` under any of its spellings is replaced."""
+    path = Path(authfile) if authfile is not None else login_file(environ, home)
+    document = _read_for_update(path)
+    helper = _helper_for(document, registry)
+    if helper is not None:
+        payload = json.dumps(
+            {"ServerURL": keys_for(registry)[0], "Username": username, "Secret": password}
+        ).encode()
+        completed = _run_helper_action(helper, "store", payload)
+        if completed.returncode != 0:
+            raise _helper_failure(helper, "store", completed)
+        return Stored(path, helper)
+    auths = document.get("auths")
+    if not isinstance(auths, dict):
+        auths = {}
+    for key in keys_for(registry):
+        auths.pop(key, None)
+    pair = base64.b64encode(f"{username}:{password}".encode()).decode()
+    auths[_entry_key(registry, path)] = {"auth": pair}
+    document["auths"] = auths
+    _write_auth_file(path, document)
+    return Stored(path)
+
+
+def erase_credentials(
+    registry: str,
+    *,
+    authfile: str | os.PathLike[str] | None = None,
+    environ: Mapping[str, str] | None = None,
+    home: Path | None = None,
+) -> Stored | None:
+    """Forget the credentials ``regpeek login`` (or docker, or podman) stored for ``registry``: through
+    the credential helper (``erase``), and from the auth file. None when there were none."""
+    path = Path(authfile) if authfile is not None else login_file(environ, home)
+    document = _read_for_update(path)
+    helper = _helper_for(document, registry)
+    erased: Stored | None = None
+    if helper is not None:
+        completed = _run_helper_action(helper, "erase", keys_for(registry)[0].encode())
+        said = (completed.stdout + completed.stderr).lower()
+        if completed.returncode == 0:
+            erased = Stored(path, helper)
+        elif b"not found" not in said:
+            raise _helper_failure(helper, "erase", completed)
+    auths = document.get("auths")
+    if isinstance(auths, dict):
+        removed = [key for key in keys_for(registry) if key in auths]
+        for key in removed:
+            del auths[key]
+        if removed:
+            _write_auth_file(path, document)
+            erased = erased or Stored(path)
+    return erased

@@ -11,6 +11,7 @@ import email.utils
 import os
 import random
 import re
+import socket
 import ssl
 import threading
 import time
@@ -22,7 +23,6 @@ import httpx
 from regpeek._version import __version__
 from regpeek.errors import (
     AuthError,
-    AuthReason,
     MalformedError,
     NotFoundError,
     RegistryUnavailableError,
@@ -32,15 +32,21 @@ from regpeek.errors import (
     parse_error_body,
 )
 from regpeek.formats.digest import Digest
+from regpeek.formats.proxy import ProxyConfig, describe_proxy, is_loopback
 from regpeek.formats.reference import Reference, Repository
 
 __all__ = [
+    "AUTH_OUTCOME",
     "Attempts",
+    "AuthOutcome",
     "HttpOptions",
+    "ProxyConfig",
     "RetryableStatusError",
     "Trust",
     "async_client",
+    "auth_failure",
     "error_for_status",
+    "login_hint",
     "next_link",
     "next_page",
     "reference_for_url",
@@ -68,12 +74,36 @@ class HttpOptions:
     max_retry_after: float = 30.0
     max_connections: int = 100
     user_agent: str = USER_AGENT
+    #: HTTP proxies (none by default; the CLI reads ``HTTPS_PROXY``... and ``--proxy``)
+    proxies: ProxyConfig = field(default_factory=ProxyConfig)
+    #: hosts (``host[:port]``) where TLS is not verified and plain HTTP is allowed (registries.conf ``insecure``)
+    insecure_hosts: frozenset[str] = frozenset()
+    #: try TLS first, then plain HTTP, for a loopback registry (``localhost``, ``127.0.0.0/8``, ``::1``)
+    loopback_http: bool = True
     on_warning: Callable[[str], None] | None = field(default=None, compare=False)
     transport: httpx.BaseTransport | httpx.AsyncBaseTransport | None = field(default=None, compare=False)
 
     @property
     def scheme(self) -> str:
         return "http" if self.plain_http else "https"
+
+    def host_insecure(self, host: str) -> bool:
+        """Whether TLS to ``host`` (``host[:port]``) goes unverified: ``insecure``, or an insecure host."""
+        return self.insecure or host in self.insecure_hosts or _bare(host) in self.insecure_hosts
+
+    def may_fall_back(self, host: str) -> bool:
+        """Whether ``host`` may be talked to in plain HTTP when it does not speak TLS: a loopback
+        registry (unless ``loopback_http`` is off), or a host registries.conf marks insecure."""
+        if host in self.insecure_hosts or _bare(host) in self.insecure_hosts:
+            return True
+        return self.loopback_http and is_loopback(_bare(host))
+
+
+def _bare(host: str) -> str:
+    """``host:port`` -> ``host`` (``[::1]:5000`` -> ``[::1]``)."""
+    if host.startswith("["):
+        return host.split("]", 1)[0] + "]"
+    return host.rsplit(":", 1)[0] if host.count(":") == 1 else host
 
 
 class Trust:
@@ -118,14 +148,103 @@ def _common(options: HttpOptions, trust: Trust) -> dict[str, object]:
         "headers": {"User-Agent": options.user_agent},
         "follow_redirects": False,  # redirects are followed by hand: see _async/http.py
         "limits": httpx.Limits(max_connections=options.max_connections, max_keepalive_connections=32),
-        "trust_env": False,  # no proxies or netrc credentials picked up behind the user's back
+        "trust_env": False,  # proxies come from HttpOptions.proxies only; no netrc credentials
     }
+
+
+class _Routes:
+    """Which connection pool a request goes through: one per (proxy, TLS verification) pair.
+
+    httpx's own proxy selection (``trust_env``) knows neither ``NO_PROXY`` CIDR blocks nor per-host TLS
+    settings, so the choice is made here, per request, and each pool is an ordinary httpx transport:
+    an https request through a proxy is a ``CONNECT`` tunnel (the proxy sees the host and port, never
+    the registry's headers), an http request is forwarded in absolute form. ``Proxy-Authorization``
+    comes only from the proxy URL's user and password; the registry's ``Authorization`` never goes
+    on a ``CONNECT``.
+    """
+
+    def __init__(self, options: HttpOptions, trust: Trust) -> None:
+        self.options = options
+        self.trust = trust
+        self._unverified: ssl.SSLContext | None = None
+        self._lock = threading.Lock()
+
+    def key(self, url: httpx.URL) -> tuple[str | None, bool]:
+        host = url.netloc.decode()
+        proxy = self.options.proxies.proxy_for(url.scheme, url.host, url.port)
+        return proxy, url.scheme == "https" and self.options.host_insecure(host)
+
+    def arguments(self, key: tuple[str | None, bool]) -> dict[str, object]:
+        proxy, unverified = key
+        if unverified:
+            with self._lock:
+                if self._unverified is None:
+                    context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+                    context.check_hostname = False
+                    context.verify_mode = ssl.CERT_NONE
+                    self._unverified = context
+            verify: ssl.SSLContext = self._unverified
+        else:
+            verify = self.trust.context
+        arguments: dict[str, object] = {
+            "verify": verify,
+            "limits": httpx.Limits(
+                max_connections=self.options.max_connections, max_keepalive_connections=32
+            ),
+        }
+        if proxy is not None:
+            if proxy.startswith("https://"):
+                self.trust.ensure()
+            arguments["proxy"] = httpx.Proxy(proxy, ssl_context=self.trust.context)
+        return arguments
+
+
+class RoutingTransport(httpx.BaseTransport):
+    """The sync client's transport: each request to the pool :class:`_Routes` chooses for it."""
+
+    def __init__(self, routes: _Routes) -> None:
+        self.routes = routes
+        self._pools: dict[tuple[str | None, bool], httpx.HTTPTransport] = {}
+        self._lock = threading.Lock()
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        key = self.routes.key(request.url)
+        with self._lock:
+            pool = self._pools.get(key)
+            if pool is None:
+                pool = self._pools[key] = httpx.HTTPTransport(**self.routes.arguments(key))  # type: ignore[arg-type]
+        return pool.handle_request(request)
+
+    def close(self) -> None:
+        for pool in self._pools.values():
+            pool.close()
+
+
+class AsyncRoutingTransport(httpx.AsyncBaseTransport):
+    """The async client's transport: each request to the pool :class:`_Routes` chooses for it."""
+
+    def __init__(self, routes: _Routes) -> None:
+        self.routes = routes
+        self._pools: dict[tuple[str | None, bool], httpx.AsyncHTTPTransport] = {}
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        key = self.routes.key(request.url)
+        pool = self._pools.get(key)
+        if pool is None:
+            pool = self._pools[key] = httpx.AsyncHTTPTransport(**self.routes.arguments(key))  # type: ignore[arg-type]
+        return await pool.handle_async_request(request)
+
+    async def aclose(self) -> None:
+        for pool in self._pools.values():
+            await pool.aclose()
 
 
 def sync_client(options: HttpOptions, trust: Trust) -> httpx.Client:
     transport = options.transport
     if transport is not None and not isinstance(transport, httpx.BaseTransport):
         raise TypeError("the sync client needs a sync transport")
+    if transport is None:
+        transport = RoutingTransport(_Routes(options, trust))
     return httpx.Client(transport=transport, **_common(options, trust))  # type: ignore[arg-type]
 
 
@@ -133,7 +252,47 @@ def async_client(options: HttpOptions, trust: Trust) -> httpx.AsyncClient:
     transport = options.transport
     if transport is not None and not isinstance(transport, httpx.AsyncBaseTransport):
         raise TypeError("the async client needs an async transport")
+    if transport is None:
+        transport = AsyncRoutingTransport(_Routes(options, trust))
     return httpx.AsyncClient(transport=transport, **_common(options, trust))  # type: ignore[arg-type]
+
+
+# -- what a transport failure means --------------------------------------------------------------
+
+_NO_TLS_SIGNS = ("WRONG_VERSION_NUMBER", "record layer failure", "HTTP_REQUEST", "packet length too long")
+
+
+def speaks_no_tls(error: httpx.TransportError) -> bool:
+    """A TLS handshake answered by something that is not TLS (a plain HTTP server)."""
+    text = str(error)
+    return isinstance(error, httpx.ConnectError) and any(sign in text for sign in _NO_TLS_SIGNS)
+
+
+def name_not_resolved(error: BaseException) -> bool:
+    """A failure to resolve a host name (no such host, or no DNS at all): retrying will not help."""
+    seen: set[int] = set()
+    current: BaseException | None = error
+    while current is not None and id(current) not in seen:
+        if isinstance(current, socket.gaierror):
+            return True
+        seen.add(id(current))
+        current = current.__cause__ or current.__context__
+    text = str(error)
+    return any(
+        sign in text
+        for sign in (
+            "Name or service not known",
+            "nodename nor servname provided",
+            "Temporary failure in name resolution",
+            "No address associated with hostname",
+        )
+    )
+
+
+def describe_route(options: HttpOptions, url: httpx.URL) -> str:
+    """`` through proxy http://proxy:3128`` when ``url`` goes through a proxy, else ``""``."""
+    proxy = options.proxies.proxy_for(url.scheme, url.host, url.port)
+    return f" through proxy {describe_proxy(proxy)}" if proxy else ""
 
 
 class Attempts:
@@ -201,9 +360,6 @@ _API_PATH_RE = re.compile(r"^/v2/(?P<name>.+?)/(?P<kind>manifests|blobs|tags|ref
 _KIND_WHAT = {"manifests": "manifest", "blobs": "blob", "tags": "tag list", "referrers": "referrers"}
 _CODE_WHAT = {"NAME_UNKNOWN": "repository", "MANIFEST_UNKNOWN": "manifest", "BLOB_UNKNOWN": "blob"}
 
-#: The key of ``response.extensions`` under which the auth flow notes why a 401 stands.
-AUTH_REASON = "regpeek.auth_reason"
-
 
 def reference_for_url(url: httpx.URL, registry: str | None) -> Reference | Repository | None:
     """What a registry API URL asks about: ``repo:tag`` or ``repo@digest`` for a manifest, ``repo@digest``
@@ -234,6 +390,83 @@ def _what_for(url: httpx.URL, codes: list[str]) -> str | None:
     return _KIND_WHAT[match["kind"]] if match else None
 
 
+#: The key of ``response.extensions`` under which the auth flow keeps its :class:`AuthOutcome`.
+AUTH_OUTCOME = "regpeek.auth"
+
+
+@dataclass(frozen=True)
+class AuthOutcome:
+    """What the auth flow did for a request, kept on its final response: the one record a 401 or 403
+    that stands is explained from (:func:`auth_failure` gives both the message and the ``reason``).
+
+    ``source`` is where the credentials came from (``--username``, ``~/.docker/config.json``,
+    ``docker-credential-pass``), empty when none were sent; ``scopes`` is what the token was asked
+    for; ``error`` the ``error`` parameter of the registry's last challenge (``insufficient_scope``).
+    """
+
+    registry: str
+    scheme: str | None  # "bearer", "basic" or None (no challenge answered)
+    source: str = ""
+    username: str = ""
+    scopes: tuple[str, ...] = ()
+    error: str | None = None
+
+
+def login_hint(registry: str) -> str:
+    """What to do about missing credentials, for messages."""
+    return f"run `regpeek login {registry}` or pass --username"
+
+
+def auth_failure(
+    outcome: AuthOutcome | None,
+    response: httpx.Response,
+    what: str,
+    suffix: str,
+    *,
+    host: str | None,
+    scope: str | None,
+) -> AuthError:
+    """The AuthError for a 401 or 403 that stands: its message and its ``reason`` decided together,
+    from what the auth flow recorded (``outcome``; None when the flow did not see the request)."""
+    status = response.status_code
+    if outcome is None:  # not a registry host this client authenticates: the bare status
+        request = _request_of(response)
+        sent = request is not None and "Authorization" in request.headers
+        if status == 403:
+            message = f"access denied to {what} (HTTP 403){suffix}"
+            return AuthError(message, reason="forbidden", host=host, scope=scope)
+        return AuthError(
+            f"authentication required or refused for {what} (HTTP 401){suffix}",
+            reason="refused" if sent else "missing_credentials",
+            host=host,
+            scope=scope,
+        )
+    registry = outcome.registry
+    had = f"; the token had scope {' '.join(outcome.scopes)}" if outcome.scopes else ""
+    if status == 403:
+        who = f"; as {outcome.username} from {outcome.source}" if outcome.scheme == "basic" else had
+        message = f"{registry} refused access to {what} (HTTP 403{who}){suffix}"
+        return AuthError(message, reason="forbidden", host=host, scope=scope)
+    if not outcome.source:  # nothing was sent (an anonymous token lacking the scope too): log in
+        message = f"no credentials for {registry} ({login_hint(registry)}): HTTP 401 for {what}{suffix}"
+        return AuthError(message, reason="missing_credentials", host=host, scope=scope)
+    if outcome.scheme == "bearer" and outcome.error == "insufficient_scope":
+        message = (
+            f"{registry} refused access to {what} (HTTP 401 insufficient_scope{had}; credentials from "
+            f"{outcome.source}){suffix}"
+        )
+        return AuthError(message, reason="forbidden", host=host, scope=scope)
+    message = f"credentials for {registry} were refused (from {outcome.source}): HTTP 401 for {what}{suffix}"
+    return AuthError(message, reason="refused", host=host, scope=scope)
+
+
+def _request_of(response: httpx.Response) -> httpx.Request | None:
+    try:
+        return response.request
+    except RuntimeError:  # a response built by hand has no request
+        return None
+
+
 def error_for_status(
     response: httpx.Response,
     body: bytes,
@@ -249,37 +482,27 @@ def error_for_status(
     ``url`` and ``method`` are the request's as sent (before any redirect; the response's own request
     otherwise), ``registry`` the name the URL's host is known by (for the error's ``reference``) and
     ``scope`` the token scope it needed. The error carries ``status``, ``method``, ``url`` (the URL
-    that answered, without query), ``reference`` and ``errors``.
+    that answered, without query), ``reference`` and ``errors``; a 401 or 403 is explained from the
+    auth flow's :class:`AuthOutcome` (see :func:`auth_failure`).
     """
     status = response.status_code
     parsed = parse_error_body(body)
     details = "; ".join(str(detail) for detail in parsed)
     suffix = f": {details}" if details else ""
-    try:
-        request: httpx.Request | None = response.request
-    except RuntimeError:  # a response built by hand has no request
-        request = None
+    request = _request_of(response)
     asked = url if url is not None else (request.url if request is not None else httpx.URL(""))
     answered = request.url if request is not None else asked
     error: RegpeekError
     if status in (401, 403):
-        host = asked.netloc.decode() or None
-        reason: AuthReason = (
-            "forbidden"
-            if status == 403
-            else response.extensions.get(AUTH_REASON)
-            or (
-                "refused"
-                if request is not None and "Authorization" in request.headers
-                else "missing_credentials"
-            )
+        outcome = response.extensions.get(AUTH_OUTCOME)
+        error = auth_failure(
+            outcome if isinstance(outcome, AuthOutcome) else None,
+            response,
+            what,
+            suffix,
+            host=asked.netloc.decode() or None,
+            scope=scope,
         )
-        message = (
-            f"authentication required or refused for {what} (HTTP 401){suffix}"
-            if status == 401
-            else f"access denied to {what} (HTTP 403){suffix}"
-        )
-        error = AuthError(message, reason=reason, host=host, scope=scope)
     elif status == 404:
         error = NotFoundError(
             f"{what} not found (HTTP 404){suffix}", what=_what_for(asked, [d.code for d in parsed])

@@ -8,7 +8,8 @@ A blob travels through three steps, each a chunk iterator:
 1. the source: :class:`AsyncBlobTransfer` for a registry (a GET that, when the connection drops, goes on
    with ``Range: bytes=N-`` from where it stopped, or, when the registry ignores the range and sends the
    blob again, skips what was already received; every retry spends one budget of ``retries``; a
-   descriptor's ``urls`` may be tried first, then the registry), a file for an OCI layout, or a
+   descriptor's ``urls`` may be tried first, then the registry's sources: registries.conf mirrors
+   before the primary location, see ``AsyncClient.blob_urls``), a file for an OCI layout, or a
    descriptor's inline ``data``;
 2. :func:`verified`: each chunk hashed as it passes (:class:`~regpeek.formats.digest.BlobCheck`); the
    chunk that completes the blob is handed on only once the digest and size are checked, and a blob of
@@ -20,12 +21,17 @@ A blob travels through three steps, each a chunk iterator:
 ``async for chunk in stream`` (the sync twin, ``BlobStream``, is an :class:`io.RawIOBase` with
 ``read``, ``readinto`` and iteration by chunks). Memory stays flat whatever the blob's size: there is
 no cap here (the 4 MiB cap is for manifests and configs, read whole).
+
+A blob written to a file (``download_blob``, ``pull``) whose bytes from a mirror or a foreign URL do
+not verify is downloaded again from the next source, the registry's primary location last; a stream
+already handed to a reader cannot be taken back, so ``open_blob`` raises instead.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import os
 import secrets
 from collections.abc import AsyncIterator, Callable
@@ -36,10 +42,10 @@ import httpx
 
 from regpeek.disk.layout import ImageStore, LayoutReference
 from regpeek.disk.tarstream import LayerDecoder
-from regpeek.errors import AuthError, NotFoundError, RegistryUnavailableError
+from regpeek.errors import AuthError, NotFoundError, RegistryUnavailableError, VerificationError
 from regpeek.formats.digest import BlobCheck, Digest
 from regpeek.formats.manifest import Descriptor
-from regpeek.formats.reference import Repository
+from regpeek.formats.reference import Reference, Repository
 from regpeek.network._async.http import AsyncHTTP
 from regpeek.network.common import (
     AnyReference,
@@ -48,15 +54,17 @@ from regpeek.network.common import (
     BlobRef,
     DownloadedBlob,
     blob_descriptor,
-    blob_repository,
+    blob_origin,
     holds,
 )
-from regpeek.network.transport import Attempts, HttpOptions, retry_delay
+from regpeek.network.transport import Attempts, HttpOptions, describe_url, retry_delay
 
 if TYPE_CHECKING:
     from _typeshed import WriteableBuffer
 
 __all__ = ["AsyncBlobMethods", "AsyncBlobStream", "AsyncBlobTransfer", "decompressed", "verified"]
+
+log = logging.getLogger("regpeek.registry")
 
 _FILE_CHUNK = 1024 * 1024
 
@@ -82,11 +90,13 @@ class AsyncBlobTransfer:
         self.what = what
         self.resumed = 0  # Range requests the registry answered from where we were (206)
         self.restarted = 0  # Range requests answered with the whole blob again (200)
+        self.serving = 0  # the index in ``urls`` of the URL the bytes come from now
 
     async def chunks(self, start: int = 0) -> AsyncChunks:
         """The blob's bytes from offset ``start`` on (all of them by default)."""
         have = start
         for number, url in enumerate(self.urls, 1):
+            self.serving = number - 1
             try:
                 async for chunk in self._from(url, have):
                     have += len(chunk)
@@ -254,35 +264,50 @@ class AsyncBlobMethods:
     http: AsyncHTTP
     options: HttpOptions
 
-    def blob_url(self, repo: Repository, digest: Digest) -> httpx.URL:  # pragma: no cover - the client's
+    def blob_urls(
+        self, repo: Repository | Reference, digest: Digest
+    ) -> list[httpx.URL]:  # pragma: no cover - the client's
         raise NotImplementedError
 
     def _blob_source(
-        self, repository: Repository | LayoutReference, descriptor: Descriptor, *, use_urls: bool
+        self,
+        origin: Repository | Reference | LayoutReference,
+        descriptor: Descriptor,
+        *,
+        use_urls: bool,
+        skip: int = 0,
     ) -> tuple[AsyncChunks, AsyncBlobTransfer | None, BlobCheck]:
-        """The verified chunks of a blob, the transfer that fetches them (a registry's), the check."""
+        """The verified chunks of a blob, the transfer that fetches them (a registry's), the check.
+
+        A registry blob comes from the descriptor's ``urls`` (with ``use_urls``), then the sources of
+        ``origin`` (see ``blob_urls``), less the first ``skip`` of those URLs.
+        """
+        repository = origin.repo if isinstance(origin, Reference) else origin
         what = f"blob {repository}@{descriptor.digest}"
         check = BlobCheck(descriptor.digest, descriptor.known_size, what)
         transfer = None
         if descriptor.data is not None:
             source = _inline(descriptor.data)
-        elif isinstance(repository, LayoutReference):
-            source = _file_chunks(repository.open(), descriptor)
+        elif isinstance(origin, LayoutReference):
+            source = _file_chunks(origin.open(), descriptor)
         else:
-            transfer = self._blob_transfer(repository, descriptor, use_urls=use_urls)
+            transfer = self._blob_transfer(origin, descriptor, use_urls=use_urls, skip=skip)
             source = transfer.chunks()
         return verified(source, check), transfer, check
 
     def _blob_transfer(
-        self, repository: Repository, descriptor: Descriptor, *, use_urls: bool
+        self, origin: Repository | Reference, descriptor: Descriptor, *, use_urls: bool, skip: int = 0
     ) -> AsyncBlobTransfer:
-        """How a blob is read from a registry (a non-distributable layer's ``urls`` first, with
-        ``use_urls``); its chunks are not verified (see :func:`verified`)."""
-        registry = self.blob_url(repository, descriptor.digest)
+        """How a blob is read from a registry: a non-distributable layer's ``urls`` first (with
+        ``use_urls``), then the sources of ``origin`` (``blob_urls``: registries.conf mirrors, then the
+        primary location), less the first ``skip`` of those URLs. Its chunks are not verified (see
+        :func:`verified`)."""
+        repository = origin.repo if isinstance(origin, Reference) else origin
+        registry = self.blob_urls(origin, descriptor.digest)
         foreign = [httpx.URL(url) for url in descriptor.urls if url.startswith(("https://", "http://"))]
-        urls = [*foreign, registry] if use_urls else [registry]
+        urls = [*foreign, *registry] if use_urls else registry
         return AsyncBlobTransfer(
-            self.http, self.options, urls, descriptor, f"blob {repository}@{descriptor.digest}"
+            self.http, self.options, urls[skip:], descriptor, f"blob {repository}@{descriptor.digest}"
         )
 
     @contextlib.asynccontextmanager
@@ -312,7 +337,7 @@ class AsyncBlobMethods:
             RegistryUnavailableError: the registry kept failing after retries.
         """
         descriptor = blob_descriptor(blob)
-        chunks, _, check = self._blob_source(blob_repository(repository), descriptor, use_urls=use_urls)
+        chunks, _, check = self._blob_source(blob_origin(repository), descriptor, use_urls=use_urls)
         stream = AsyncBlobStream(decompressed(chunks) if decompress else chunks, descriptor, check)
         try:
             await stream._fill()  # send the request now: a missing blob fails here, not at first read
@@ -347,7 +372,7 @@ class AsyncBlobMethods:
         temp = target.with_name(f".{target.name}.{secrets.token_hex(4)}.part")
         try:
             size, resumed = await self._write_blob(
-                blob_repository(repository), descriptor, temp, use_urls=use_urls, on_progress=on_progress
+                blob_origin(repository), descriptor, temp, use_urls=use_urls, on_progress=on_progress
             )
             os.replace(temp, target)
         except BaseException:
@@ -357,7 +382,7 @@ class AsyncBlobMethods:
 
     async def _write_blob(
         self,
-        repository: Repository | LayoutReference,
+        origin: Repository | Reference | LayoutReference,
         descriptor: Descriptor,
         path: Path,
         *,
@@ -367,15 +392,27 @@ class AsyncBlobMethods:
         """Stream a verified blob into ``path`` (created or truncated) and fsync it; (size, resumed).
 
         The file is complete only when this returns: on an error it holds part of the blob, for the
-        caller to remove. Shared by :meth:`download_blob` and :func:`regpeek.pull.pull`.
+        caller to remove. Bytes that do not verify from a source that is not the last (a mirror, a
+        foreign URL) are thrown away and the blob is read again from the next one. Shared by
+        :meth:`download_blob` and :func:`regpeek.pull.pull`.
         """
-        chunks, transfer, check = self._blob_source(repository, descriptor, use_urls=use_urls)
-        with open(path, "wb") as out:
-            async with contextlib.aclosing(chunks):
-                async for chunk in chunks:
-                    out.write(chunk)
-                    if on_progress is not None:
-                        on_progress(len(chunk))
-            out.flush()
-            os.fsync(out.fileno())
-        return check.seen, transfer.resumed if transfer is not None else 0
+        skip = 0
+        while True:
+            chunks, transfer, check = self._blob_source(origin, descriptor, use_urls=use_urls, skip=skip)
+            try:
+                with open(path, "wb") as out:
+                    async with contextlib.aclosing(chunks):
+                        async for chunk in chunks:
+                            out.write(chunk)
+                            if on_progress is not None:
+                                on_progress(len(chunk))
+                    out.flush()
+                    os.fsync(out.fileno())
+            except VerificationError as error:
+                if transfer is None or transfer.serving >= len(transfer.urls) - 1:
+                    raise
+                failed = describe_url(transfer.urls[transfer.serving])
+                log.debug("%s: %s; reading it from the next source", failed, error)
+                skip += transfer.serving + 1
+                continue
+            return check.seen, transfer.resumed if transfer is not None else 0

@@ -13,6 +13,9 @@ Written once in ``_async/http.py``; ``_sync/http.py`` is generated from it by ``
 - Writes (:meth:`AsyncHTTP.send`) with a ``bytes`` body are retried like reads; a streamed body (a blob
   going up) can be sent once only, so its failures go back to the caller, which resumes the upload from
   what the registry reports.
+- A host whose name cannot be resolved fails at once ("cannot resolve host"), without retries.
+- A loopback registry (or one registries.conf marks insecure) that answers a TLS handshake with plain
+  HTTP is talked to in plain HTTP from then on, for the life of the client (:meth:`AsyncHTTP.scheme`).
 """
 
 from __future__ import annotations
@@ -35,9 +38,12 @@ from regpeek.network.transport import (
     RetryableStatusError,
     Trust,
     async_client,
+    describe_route,
     describe_url,
     error_for_status,
+    name_not_resolved,
     retry_delay,
+    speaks_no_tls,
     warnings_in,
 )
 
@@ -53,6 +59,8 @@ Content: TypeAlias = "bytes | AsyncIterator[bytes] | None"
 def _transport_problem(error: httpx.TransportError) -> tuple[str, bool]:
     """A short description of a transport failure and whether retrying could help."""
     text = str(error) or type(error).__name__
+    if name_not_resolved(error):
+        return "the name does not resolve", False
     if "CERTIFICATE_VERIFY_FAILED" in text:
         return "TLS certificate verification failed (use --ca-file, or --insecure to skip)", False
     if "WRONG_VERSION_NUMBER" in text or "record layer failure" in text:
@@ -71,7 +79,14 @@ class AsyncHTTP:
         self.trust = Trust(options)
         self._client = async_client(options, self.trust)
         self._warned: set[str] = set()
+        self._plain: set[str] = set()  # hosts found to speak plain HTTP (see scheme)
         self.sent = 0
+
+    def scheme(self, host: str) -> str:
+        """``http`` or ``https`` for a registry host (``host[:port]``): ``https`` unless ``plain_http``,
+        or the host is one that may fall back (loopback, registries.conf ``insecure``) and answered a
+        TLS handshake with plain HTTP earlier in this client's life."""
+        return "http" if self.options.plain_http or host in self._plain else "https"
 
     async def aclose(self) -> None:
         await self._client.aclose()
@@ -179,6 +194,8 @@ class AsyncHTTP:
                     f"{url.netloc.decode()} asked to authenticate again during {what}"
                 ) from None
             except httpx.TransportError as error:
+                if name_not_resolved(error):
+                    raise RegistryUnavailableError(_unresolved(self.options, url, what)) from None
                 problem, transient = _transport_problem(error)
                 if not transient or attempts.last:
                     tries = f" after {attempt} attempts" if attempt > 1 else ""
@@ -236,16 +253,40 @@ class AsyncHTTP:
                 return bytes(body[:limit])
         return bytes(body)
 
+    async def _send(
+        self, method: str, url: httpx.URL, headers: dict[str, str], content: Content = None
+    ) -> httpx.Response:
+        """One request; a host that may fall back and answers TLS with plain HTTP is asked again in
+        plain HTTP (and remembered). A streamed body is not read before the handshake: it goes once."""
+        if url.scheme == "https":
+            self.trust.ensure()
+        request = self._client.build_request(method, url, headers=headers, content=content)
+        self.sent += 1
+        try:
+            return await self._client.send(request, auth=self.auth, stream=True)
+        except httpx.ConnectError as error:
+            host = url.netloc.decode()
+            if url.scheme != "https" or not speaks_no_tls(error) or not self.options.may_fall_back(host):
+                raise
+            log.debug("%s does not speak TLS: plain HTTP from now on", host)
+            self._plain.add(host)
+            return await self._send(method, url.copy_with(scheme="http"), headers, content)
+
     async def _send_following(
         self, method: str, url: httpx.URL, headers: dict[str, str], what: str, content: Content = None
     ) -> httpx.Response:
         for _ in range(MAX_REDIRECTS + 1):
-            if url.scheme == "https":
-                self.trust.ensure()
-            request = self._client.build_request(method, url, headers=headers, content=content)
-            self.sent += 1
-            response = await self._client.send(request, auth=self.auth, stream=True)
-            log.debug("%s %s -> %s", method, describe_url(url), response.status_code)
+            if url.scheme == "https" and url.netloc.decode() in self._plain:
+                url = url.copy_with(scheme="http")
+            response = await self._send(method, url, headers, content)
+            url = response.request.url
+            log.debug(
+                "%s %s -> %s%s",
+                method,
+                describe_url(url),
+                response.status_code,
+                describe_route(self.options, url),
+            )
             self._warn(response)
             location = response.headers.get("Location")
             replayable = content is None or isinstance(content, bytes)
@@ -268,3 +309,12 @@ class AsyncHTTP:
                     self.options.on_warning(text)
                 else:
                     log.warning("registry warning: %s", text)
+
+
+def _unresolved(options: HttpOptions, url: httpx.URL, what: str) -> str:
+    """ "cannot resolve host X" (or the proxy's host, when the request went through one)."""
+    proxy = options.proxies.proxy_for(url.scheme, url.host, url.port)
+    if proxy is not None:
+        host = httpx.URL(proxy).host
+        return f"cannot resolve proxy host {host} (for {what})"
+    return f"cannot resolve host {url.host} (for {what})"

@@ -10,12 +10,20 @@ and against ``Docker-Content-Digest``; an index is narrowed to one platform (:mo
 and the chosen child is fetched by digest and checked against its descriptor; the config is a blob,
 checked against its descriptor (or synthesized from schema1 history); :mod:`regpeek.formats.config` assembles
 the result. Three registry GETs for a tag that points at an index, plus auth.
+
+With a registries.conf (``registries=``), a reference is read from the sources
+:meth:`~regpeek.formats.registriesconf.RegistriesConf.resolve` gives: its mirrors in order, then its
+primary location (rewritten by ``location``). Each request about a reference tries them in that order,
+starting with the one that last served that reference, and falls back to the next on any failure; the
+primary's failure is the one reported. Listings (tags, catalog, referrers) use the primary location.
+A blocked reference raises :class:`~regpeek.errors.BlockedError` before any request.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import json
+import logging
 import os
 from collections.abc import Iterator
 from types import TracebackType
@@ -25,10 +33,12 @@ import httpx
 from regpeek.disk.cache import Cache, NullCache
 from regpeek.disk.layout import REF_NAME, LayoutReference
 from regpeek.errors import (
+    BlockedError,
     DigestMismatchError,
     MalformedError,
     NotFoundError,
     PlatformNotFoundError,
+    RegpeekError,
     SizeMismatchError,
     TooLargeError,
     UnsupportedError,
@@ -50,6 +60,7 @@ from regpeek.formats.manifest import (
 from regpeek.formats.mediatypes import MANIFEST_ACCEPT, OCI_INDEX
 from regpeek.formats.platform import Platform, only
 from regpeek.formats.reference import Reference, Repository
+from regpeek.formats.registriesconf import RegistriesConf, Resolution, Source
 from regpeek.formats.schema1 import Schema1Manifest
 from regpeek.formats.tree import Node, image_node, index_node
 from regpeek.hostinfo import default_platform
@@ -57,7 +68,7 @@ from regpeek.network._sync.blobs import BlobMethods
 from regpeek.network._sync.http import SyncHTTP
 from regpeek.network._sync.image import Image
 from regpeek.network.auth import RegistryAuth
-from regpeek.network.common import AnyReference, BlobRef, Resolved, blob_descriptor, blob_repository
+from regpeek.network.common import AnyReference, BlobRef, Resolved, blob_descriptor, blob_origin
 from regpeek.network.common import as_platform as _platform
 from regpeek.network.common import as_reference as _reference
 from regpeek.network.common import as_repository as _repository
@@ -65,6 +76,8 @@ from regpeek.network.credentials import CredentialStore
 from regpeek.network.transport import HttpOptions, next_page
 
 __all__ = ["Client", "Resolved"]
+
+log = logging.getLogger("regpeek.registry")
 
 MAX_TAG_LIST = 64 * 1024 * 1024
 MAX_TAG_PAGES = 10_000
@@ -98,7 +111,9 @@ class Client(BlobMethods):
     over ``timeout``, ``ca_file``, ``insecure``, ``plain_http`` and ``retries``; a ``transport`` given
     beside it is still used. ``cache`` (a :class:`~regpeek.disk.cache.BlobCache`) keeps verified
     manifests, configs and layers on disk; none by default. ``auth`` shares another client's token
-    cache (:mod:`regpeek.aio` uses it).
+    cache (:mod:`regpeek.aio` uses it). ``registries`` is a parsed registries.conf
+    (:func:`regpeek.network.registriesconf.load`): mirrors, location rewrites, insecure and blocked
+    registries; none by default.
 
     One client may be shared: by tasks (async), by threads (sync). Tokens are fetched once per
     registry and scope, the others waiting for it.
@@ -121,6 +136,7 @@ class Client(BlobMethods):
         cache: Cache | None = None,
         transport: httpx.BaseTransport | None = None,
         auth: RegistryAuth | None = None,
+        registries: RegistriesConf | None = None,
     ) -> None:
         if options is not None and transport is not None:
             options = dataclasses.replace(options, transport=transport)
@@ -133,6 +149,12 @@ class Client(BlobMethods):
                 retries=retries,
                 transport=transport,
             )
+        self.registries = registries or RegistriesConf()
+        if self.registries:
+            unverified = self.registries.insecure_hosts()
+            if not unverified <= options.insecure_hosts:
+                options = dataclasses.replace(options, insecure_hosts=options.insecure_hosts | unverified)
+        self._served: dict[tuple[str, bool], Source] = {}
         self.options = options
         self.cache: Cache = cache if cache is not None else NullCache()
         self.default_platform = _platform(platform) or default_platform()
@@ -153,6 +175,8 @@ class Client(BlobMethods):
         parts.append(f"credentials={self.credentials!r}")
         if not isinstance(self.cache, NullCache):
             parts.append(f"cache={self.cache!r}")
+        if self.registries:
+            parts.append(f"registries={list(self.registries.files)!r}")
         return f"{type(self).__name__}({', '.join(parts)})"
 
     def __enter__(self) -> Client:
@@ -173,7 +197,34 @@ class Client(BlobMethods):
 
     def _url(self, repo: Repository, path: str) -> httpx.URL:
         self.auth.register(repo.api_host, repo.registry)
-        return httpx.URL(f"{self.options.scheme}://{repo.api_host}/v2/{repo.name}/{path}")
+        return httpx.URL(f"{self.http.scheme(repo.api_host)}://{repo.api_host}/v2/{repo.name}/{path}")
+
+    # -- where a reference is read from (registries.conf) -----------------------------------------
+
+    def _resolution(self, reference: Reference | Repository) -> Resolution:
+        resolution = self.registries.resolve(reference)
+        if resolution.blocked:
+            raise BlockedError(resolution.blocked_message(str(reference)))
+        return resolution
+
+    def sources(self, reference: Reference | Repository) -> list[Source]:
+        """Where requests about ``reference`` go, in the order they are tried: the source that last
+        served it first, then those after it (mirrors, then the primary location)."""
+        found = list(self._resolution(reference).sources)
+        served = self._served.get(_served_key(reference))
+        if served is not None and served in found:
+            found = found[found.index(served) :]
+        return found
+
+    def _primary(self, reference: Reference | Repository) -> Repository:
+        """The repository listings are read from: the primary location (``location`` applied)."""
+        return self._resolution(reference).primary.repository
+
+    def _served_by(self, reference: Reference | Repository, source: Source) -> None:
+        self._served[_served_key(reference)] = source
+
+    def _falling_back(self, source: Source, error: RegpeekError, following: Source) -> None:
+        log.debug("%s failed: %s; trying %s", source, error, following)
 
     def api_url(self, repo: Repository, path: str) -> httpx.URL:
         """``<scheme>://<host>/v2/<name>/<path>`` (registering the host for auth)."""
@@ -203,15 +254,33 @@ class Client(BlobMethods):
             layout = reference.open()
             entry = descriptor or layout.find(reference.name)
             return parse(layout.read_blob(entry), entry.media_type or None, entry.digest.algorithm)
+        sources = self.sources(reference)
+        for number, source in enumerate(sources):
+            try:
+                manifest = self._manifest_from(source, reference, descriptor, accept)
+            except RegpeekError as error:
+                if number == len(sources) - 1:
+                    raise
+                self._falling_back(source, error, sources[number + 1])
+                continue
+            self._served_by(reference, source)
+            return manifest
+        raise AssertionError("no source")  # sources is never empty
+
+    def _manifest_from(
+        self, source: Source, reference: Reference, descriptor: Descriptor | None, accept: str
+    ) -> Manifest:
+        repo = source.repository
+        at = _at(source, reference)
         wanted = descriptor.digest if descriptor is not None else reference.digest
         content_type = descriptor.media_type if descriptor is not None else None
         if wanted is None and not isinstance(self.cache, NullCache) and accept == MANIFEST_ACCEPT:
             # A tag is resolved on every call, with a HEAD (free on Docker Hub's rate limit); what it
             # names may already be in the cache.
-            what = f"manifest {reference}"
+            what = f"manifest {reference}{at}"
             try:
                 head = self.http.head(
-                    self._url(reference.repo, f"manifests/{reference.target}"), {"Accept": accept}, what
+                    self._url(repo, f"manifests/{reference.target}"), {"Accept": accept}, what
                 )
             except (NotFoundError, UsageError, UnsupportedError):
                 pass  # a HEAD answer has no body to say why: the GET below fails with the registry's words
@@ -228,9 +297,9 @@ class Client(BlobMethods):
                 f"cached manifest {wanted}",
             )
         target = str(wanted) if wanted is not None else reference.target
-        what = f"manifest {reference.repo}@{wanted}" if wanted else f"manifest {reference}"
+        what = f"manifest {reference.repo}@{wanted}{at}" if wanted else f"manifest {reference}{at}"
         response, body = self.http.get(
-            self._url(reference.repo, f"manifests/{target}"), {"Accept": accept}, what, MAX_MANIFEST_SIZE
+            self._url(repo, f"manifests/{target}"), {"Accept": accept}, what, MAX_MANIFEST_SIZE
         )
         header = response.headers.get("Docker-Content-Digest")
         try:
@@ -289,45 +358,74 @@ class Client(BlobMethods):
             TooLargeError: the blob is over 4 MiB.
             RegistryUnavailableError: the registry kept failing after retries.
         """
-        repository = blob_repository(repo)
+        origin = blob_origin(repo)
+        repository = origin.repo if isinstance(origin, Reference) else origin
         descriptor = blob_descriptor(blob)
         what = f"blob {repository}@{descriptor.digest}"
         check_size(what, descriptor.size)
         if descriptor.data is not None:
             return descriptor.data
-        if isinstance(repository, LayoutReference):
-            return repository.open().read_blob(descriptor)
+        if isinstance(origin, LayoutReference):
+            return origin.open().read_blob(descriptor)
         cached = self.cache.get(descriptor.digest)
         if cached is not None and descriptor.known_size in (None, len(cached)):
             return cached
         limit = MAX_MANIFEST_SIZE if descriptor.known_size is None else descriptor.size
-        _, body = self.http.get(self._url(repository, f"blobs/{descriptor.digest}"), {}, what, limit)
-        verify_bytes(what, body, descriptor.digest, descriptor.known_size)
-        self.cache.put(descriptor.digest, body)
-        return body
+        sources = self.sources(origin)
+        for number, source in enumerate(sources):
+            at = _at(source, origin)
+            try:
+                _, body = self.http.get(
+                    self._url(source.repository, f"blobs/{descriptor.digest}"), {}, what + at, limit
+                )
+                verify_bytes(what + at, body, descriptor.digest, descriptor.known_size)
+            except RegpeekError as error:
+                if number == len(sources) - 1:
+                    raise
+                self._falling_back(source, error, sources[number + 1])
+                continue
+            self._served_by(origin, source)
+            self.cache.put(descriptor.digest, body)
+            return body
+        raise AssertionError("no source")  # sources is never empty
 
     def blob_url(self, repo: Repository, digest: Digest) -> httpx.URL:
-        """Where a blob of ``repo`` is served (registering the host for auth)."""
+        """Where a blob of ``repo`` itself is served (registering the host for auth): no mirror, no
+        rewrite; what a push checks and writes. Reads go through :meth:`blob_urls`."""
         return self._url(repo, f"blobs/{digest}")
 
+    def blob_urls(self, repo: Repository | Reference, digest: Digest) -> list[httpx.URL]:
+        """Every place a blob of ``repo`` may be read from, in the order to try them (registries.conf
+        mirrors first, the primary location last; for a ``Reference``, from the source that last served
+        it), registering each host for auth."""
+        return [self._url(source.repository, f"blobs/{digest}") for source in self.sources(repo)]
+
     def blob_size(self, repo: Repository | AnyReference | str, blob: BlobRef) -> int:
-        """A blob's size from a HEAD request (schema1 layers carry no size).
+        """A blob's size from a HEAD request (schema1 layers carry no size); each source in turn.
 
         Raises:
             NotFoundError, AuthError, RegistryUnavailableError: as :meth:`blob_bytes`.
             MalformedError: the registry sent no usable ``Content-Length``.
             UnsupportedError: ``repo`` is a local layout.
         """
-        repository = blob_repository(repo)
+        origin = blob_origin(repo)
         digest = blob_descriptor(blob).digest
-        if isinstance(repository, LayoutReference):
+        if isinstance(origin, LayoutReference):
             raise UnsupportedError("blob_size asks a registry; a layout's blob is a file")
-        what = f"blob {repository}@{digest}"
-        response = self.http.head(self.blob_url(repository, digest), {}, what)
-        length = response.headers.get("Content-Length", "")
-        if not length.isdigit():
-            raise MalformedError(f"{what}: registry sent no usable Content-Length")
-        return int(length)
+        what = f"blob {origin.repo if isinstance(origin, Reference) else origin}@{digest}"
+        urls = self.blob_urls(origin, digest)
+        for number, url in enumerate(urls):
+            try:
+                response = self.http.head(url, {}, what)
+            except RegpeekError:
+                if number == len(urls) - 1:
+                    raise
+                continue
+            length = response.headers.get("Content-Length", "")
+            if not length.isdigit():
+                raise MalformedError(f"{what}: registry sent no usable Content-Length")
+            return int(length)
+        raise AssertionError("no source")
 
     def config_of(self, resolved: Resolved) -> ImageConfig:
         """The config of a resolved image: its blob, or synthesized from schema1 history.
@@ -400,14 +498,28 @@ class Client(BlobMethods):
             if isinstance(top, Index) and wanted is not None:
                 return top.select(only(wanted)).digest
             return top.digest
-        what = f"manifest {reference}"
-        try:
-            response = self.http.head(
-                self._url(reference.repo, f"manifests/{reference.target}"), {"Accept": MANIFEST_ACCEPT}, what
-            )
-        except (UsageError, UnsupportedError):
-            # some registries refuse HEAD (400, 405); a GET also brings the body that says why
-            return (self.fetch_manifest(reference)).digest
+        sources = self.sources(reference)
+        for number, source in enumerate(sources):
+            what = f"manifest {reference}{_at(source, reference)}"
+            try:
+                response = self.http.head(
+                    self._url(source.repository, f"manifests/{reference.target}"),
+                    {"Accept": MANIFEST_ACCEPT},
+                    what,
+                )
+            except (UsageError, UnsupportedError):
+                # some registries refuse HEAD (400, 405); a GET also brings the body that says why
+                return (self.fetch_manifest(reference)).digest
+            except RegpeekError as error:
+                if number == len(sources) - 1:
+                    raise
+                self._falling_back(source, error, sources[number + 1])
+                continue
+            self._served_by(reference, source)
+            return self._digest_from(reference, response, what)
+        raise AssertionError("no source")
+
+    def _digest_from(self, reference: Reference, response: httpx.Response, what: str) -> Digest:
         header = _header_digest(response.headers.get("Docker-Content-Digest"), what)
         if reference.digest is not None:
             if (
@@ -477,8 +589,9 @@ class Client(BlobMethods):
             )
             yield [name for name in names if last is None or name > last]
             return
-        url = _page_params(self._url(repo, "tags/list"), page_size, last)
-        for page in self._pages(url, "tags", f"tags of {repo}"):
+        primary = self._primary(repo)
+        url = _page_params(self._url(primary, "tags/list"), page_size, last)
+        for page in self._pages(url, "tags", f"tags of {repo}{_at_repo(primary, repo)}"):
             yield page
 
     def catalog(self, registry: str, page_size: int | None = None, last: str | None = None) -> Listing:
@@ -505,11 +618,15 @@ class Client(BlobMethods):
                 yield name
 
     def _catalog_pages(self, registry: str, page_size: int | None, last: str | None) -> Iterator[list[str]]:
-        repo = Repository.parse(f"{registry}/x")  # normalises docker.io and validates the host
+        named = Repository.parse(f"{registry}/x")  # normalises docker.io and validates the host
+        resolution = self.registries.host(named.registry)
+        if resolution.blocked:
+            raise BlockedError(resolution.blocked_message(named.registry))
+        repo = resolution.primary.repository
         self.auth.register(repo.api_host, repo.registry)
-        url = httpx.URL(f"{self.options.scheme}://{repo.api_host}/v2/_catalog")
+        url = httpx.URL(f"{self.http.scheme(repo.api_host)}://{repo.api_host}/v2/_catalog")
         for page in self._pages(
-            _page_params(url, page_size, last), "repositories", f"catalog of {repo.registry}"
+            _page_params(url, page_size, last), "repositories", f"catalog of {named.registry}"
         ):
             yield page
 
@@ -566,8 +683,9 @@ class Client(BlobMethods):
         """("api" or "tag", entries) for each page; entries of another artifact type are left out
         (also when the registry did not filter them)."""
         assert isinstance(reference, Reference)
-        what = f"referrers of {reference.repo}@{subject}"
-        url = self._url(reference.repo, f"referrers/{subject}")
+        primary = self._primary(reference)
+        what = f"referrers of {reference.repo}@{subject}{_at_repo(primary, reference.repo)}"
+        url = self._url(primary, f"referrers/{subject}")
         if artifact_type:
             url = url.copy_merge_params({"artifactType": artifact_type})
         try:
@@ -644,11 +762,49 @@ class Client(BlobMethods):
         reference = _reference(ref)
         if isinstance(reference, LayoutReference):
             raise UnsupportedError("rate limits are a registry's, not a local layout's")
-        what = f"manifest {reference}"
+        primary = self._primary(reference)
+        what = f"manifest {reference}{_at_repo(primary, reference.repo)}"
         response = self.http.head(
-            self._url(reference.repo, f"manifests/{reference.target}"), {"Accept": MANIFEST_ACCEPT}, what
+            self._url(primary, f"manifests/{reference.target}"), {"Accept": MANIFEST_ACCEPT}, what
         )
         return RateLimit.from_headers(response.headers)
+
+    def check_login(self, registry: str) -> None:
+        """Check that the registry accepts this client's credentials: ``GET /v2/`` through the auth
+        flow (a token without scope from a Bearer registry, Basic credentials otherwise).
+
+        Raises:
+            AuthError: the credentials are refused, or there are none and the registry wants some
+                (see ``reason``).
+            BlockedError: registries.conf blocks the registry.
+            RegistryUnavailableError: the registry cannot be reached.
+        """
+        named = Repository.parse(f"{registry}/x")
+        resolution = self.registries.host(named.registry)
+        if resolution.blocked:
+            raise BlockedError(resolution.blocked_message(named.registry))
+        repo = resolution.primary.repository
+        self.auth.register(repo.api_host, named.registry)
+        url = httpx.URL(f"{self.http.scheme(repo.api_host)}://{repo.api_host}/v2/")
+        self.http.get(url, {}, f"the API root of {named.registry}", 64 * 1024)
+
+
+def _served_key(reference: Reference | Repository) -> tuple[str, bool]:
+    if isinstance(reference, Reference):
+        return str(reference.repo), reference.digest is not None
+    return str(reference), True
+
+
+def _at(source: Source, reference: Reference | Repository) -> str:
+    """`` at mirror.example/app`` when ``source`` is not where the reference itself points."""
+    repo = reference.repo if isinstance(reference, Reference) else reference
+    if source.repository == repo and not source.mirror:
+        return ""
+    return f" at {source.repository}" + (" (mirror)" if source.mirror else "")
+
+
+def _at_repo(primary: Repository, repo: Repository) -> str:
+    return "" if primary == repo else f" at {primary}"
 
 
 def _checked(
