@@ -67,7 +67,7 @@ def _one_line(stderr: str) -> str:
 @pytest.mark.parametrize(
     "argv",
     [
-        pytest.param(["cache", "prune"], id="cache-prune"),
+        pytest.param(["cache", "prune", "--all"], id="cache-prune"),
         pytest.param(["cache", "info"], id="cache-info"),
         pytest.param(["inspect"], id="inspect"),
         pytest.param(["pull"], id="pull"),

@@ -94,7 +94,9 @@ def test_token_refused_for_wrong_password(token_registry: tuple[Registry, TokenS
     done = run_cli("inspect", *registry_flags(registry), "--username", USERNAME, "--password-stdin",
                    "--debug", f"{registry.host}/samples/oci", stdin=wrong + "\n")  # fmt: skip
     assert done.code == 4
-    assert f"as {USERNAME}" in done.stderr
+    last = done.stderr.splitlines()[-1]
+    assert last.startswith(f"regpeek: error: credentials for {registry.host} were refused (from --username)")
+    assert f"with credentials of {USERNAME} from --username" in done.stderr  # the --debug auth steps
     assert wrong not in done.stderr and wrong.encode() not in done.stdout
 
 

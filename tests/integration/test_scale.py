@@ -149,7 +149,10 @@ def test_cli_cache_dir_and_env(registry: Registry, samples: dict[str, Any], tmp_
     registry.mark()
     assert run_cli("inspect", "--json", "--no-cache", *registry_flags(registry), ref).code == 0
     assert [m for m, _, _ in _statuses(registry)] == ["GET", "GET"]
-    pruned = run_cli("cache", "prune")
+    refused = run_cli("cache", "prune")  # without a bound: nothing removed, and it says what to pass
+    assert refused.code == 2 and "--max-size" in refused.stderr
+    assert json.loads(run_cli("cache", "info", "--json").stdout)["entries"] == 2
+    pruned = run_cli("cache", "prune", "--all")
     assert pruned.code == 0 and "removed 2 entries" in pruned.text
     assert json.loads(run_cli("cache", "info", "--json").stdout)["entries"] == 0
 

@@ -94,10 +94,16 @@ class TLSFiles:
     server_key: Path
 
 
+#: A host name no resolver knows: the test proxy maps it to 127.0.0.1, so a request for it that
+#: arrives went through the proxy.
+PROXY_ONLY_HOST = "registry.test"
+
+
 def make_tls_files(directory: Path) -> TLSFiles:
     """Write ``ca.crt``, ``server.crt`` and ``server.key`` into ``directory``.
 
-    The server certificate is valid for ``127.0.0.1`` (IP SAN) and ``localhost``.
+    The server certificate is valid for ``127.0.0.1`` (IP SAN), ``localhost`` and ``registry.test``
+    (a name only the test proxy resolves: see ``tests/support/httpproxy.py``).
     """
     directory.mkdir(parents=True, exist_ok=True)
     ca_key = new_key("ec")
@@ -115,7 +121,11 @@ def make_tls_files(directory: Path) -> TLSFiles:
         .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
         .add_extension(
             x509.SubjectAlternativeName(
-                [x509.IPAddress(ipaddress.IPv4Address("127.0.0.1")), x509.DNSName("localhost")]
+                [
+                    x509.IPAddress(ipaddress.IPv4Address("127.0.0.1")),
+                    x509.DNSName("localhost"),
+                    x509.DNSName(PROXY_ONLY_HOST),
+                ]
             ),
             critical=False,
         )

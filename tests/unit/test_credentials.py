@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from regpeek.errors import LocalError, AuthError, UsageError
+from regpeek.errors import AuthError, LocalError, UsageError
 from regpeek.network.credentials import Credentials, CredentialStore, auth_file_candidates
 
 HUB_KEY = "https://index.docker.io/v1/"

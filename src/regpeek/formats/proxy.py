@@ -167,7 +167,7 @@ def _rule(entry: str) -> NoProxyRule | None:
     host = host.rstrip(".")
     if host.startswith("*."):
         host = host[1:]
-    if not host or host == ".":
+    if not host or host == "." or "*" in host:
         return None
     match_self = not host.startswith(".")
     domain = host if host.startswith(".") else "." + host
