@@ -76,7 +76,7 @@ class _Handler(BaseHTTPRequestHandler):
     server: _Server
     protocol_version = "HTTP/1.1"
 
-    def log_message(self, format: str, *args: object) -> None:  # noqa: A002 - the base class's name
+    def log_message(self, format: str, *args: object) -> None:
         pass
 
     def _record(self, status: int) -> None:
@@ -108,7 +108,7 @@ class _Handler(BaseHTTPRequestHandler):
         address = self.server.proxy.hosts.get(host, host)
         return socket.create_connection((address, int(port)), timeout=10)
 
-    def do_CONNECT(self) -> None:  # noqa: N802 - http.server's naming
+    def do_CONNECT(self) -> None:
         if not self._authorized():
             self._refuse(407, "Proxy Authentication Required")
             return
@@ -188,7 +188,7 @@ class _Handler(BaseHTTPRequestHandler):
         connection.close()
         self.close_connection = True
 
-    do_GET = do_HEAD = do_POST = do_PUT = do_PATCH = do_DELETE = _forward  # noqa: N815
+    do_GET = do_HEAD = do_POST = do_PUT = do_PATCH = do_DELETE = _forward
 
 
 class HttpProxy:

@@ -249,12 +249,12 @@ def test_containers_registries_conf(tmp_path: Path, monkeypatch: pytest.MonkeyPa
     loaded = reader.load(environ={"CONTAINERS_REGISTRIES_CONF": str(chosen)}, home=home)
     assert loaded.resolve("z.example/app").blocked
     assert not loaded.resolve("a.example/app").blocked
-    with pytest.raises(LocalError, match="missing.conf: No such file"):
+    with pytest.raises(LocalError, match=r"missing\.conf: No such file"):
         reader.load(environ={"CONTAINERS_REGISTRIES_CONF": str(tmp_path / "missing.conf")}, home=home)
 
 
 def test_an_explicit_file_alone(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    system, home = _files(tmp_path, monkeypatch)
+    system, _ = _files(tmp_path, monkeypatch)
     (system / "registries.conf.d/10.conf").write_text(
         '[[registry]]\nlocation = "b.example"\nblocked = true\n'
     )
@@ -275,5 +275,5 @@ def test_a_missing_system_file_is_no_error(tmp_path: Path, monkeypatch: pytest.M
 def test_invalid_toml_is_a_usage_error(tmp_path: Path) -> None:
     bad = tmp_path / "bad.conf"
     bad.write_text("[[registry]\nlocation = ")
-    with pytest.raises(RegistriesConfError, match="bad.conf is not valid TOML"):
+    with pytest.raises(RegistriesConfError, match=r"bad\.conf is not valid TOML"):
         reader.load(bad)
