@@ -155,7 +155,7 @@ class AuthError(RegpeekError):
       none to send: none configured for the host, or the configured source (auth file, credential
       helper) failed; logging in may help;
     - ``"refused"``: the credentials sent were refused (by the registry or the token service), or the
-      registry refused a token it had just been given;
+      registry refused a token it had just been given, or an HTTP proxy refused the request (407);
     - ``"forbidden"``: the credentials are accepted but do not give access (HTTP 403, or a token
       without the scope asked for);
     - ``"token_service"``: the token service failed otherwise (an unexpected status, an answer that is

@@ -220,9 +220,13 @@ class HttpProxy:
         with self._lock:
             self.requests.append(request)
 
-    def seen(self) -> list[ProxiedRequest]:
+    def seen(self, host: str | None = None) -> list[ProxiedRequest]:
+        """The requests so far; with ``host``, only those for that host name (any port)."""
         with self._lock:
-            return list(self.requests)
+            found = list(self.requests)
+        if host is None:
+            return found
+        return [request for request in found if request.host.rsplit(":", 1)[0] == host]
 
     def clear(self) -> None:
         with self._lock:

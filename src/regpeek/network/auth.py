@@ -405,15 +405,9 @@ class RegistryAuth(httpx.Auth):
                 host=host,
                 scope=wanted,
             )
-        if response.status_code != 200:
-            asked = (
-                f"as {credentials.username or '<token>'}, credentials from {source}"
-                if credentials
-                else "anonymously"
-            )
-            asked += f", for scope {wanted}" if wanted else ""
+        if response.status_code != 200:  # any other status, a 403 too, is the service failing
             raise AuthError(
-                f"token service at {where} failed: HTTP {response.status_code} (asked {asked})",
+                f"token service at {where} failed: HTTP {response.status_code}",
                 reason="token_service",
                 host=host,
                 scope=wanted,

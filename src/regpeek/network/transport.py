@@ -193,9 +193,11 @@ class _Routes:
             ),
         }
         if proxy is not None:
-            if proxy.startswith("https://"):
+            if proxy.lower().startswith("https://"):  # TLS to the proxy itself, trusted like a registry
                 self.trust.ensure()
-            arguments["proxy"] = httpx.Proxy(proxy, ssl_context=self.trust.context)
+                arguments["proxy"] = httpx.Proxy(proxy, ssl_context=self.trust.context)
+            else:
+                arguments["proxy"] = httpx.Proxy(proxy)
         return arguments
 
 
@@ -500,6 +502,13 @@ def error_for_status(
             response,
             what,
             suffix,
+            host=asked.netloc.decode() or None,
+            scope=scope,
+        )
+    elif status == 407:  # a forwarding proxy (a CONNECT tunnel's 407 is a transport error)
+        error = AuthError(
+            f"the proxy refused the request for {what}: HTTP 407 (give its user and password in the proxy URL)",
+            reason="refused",
             host=asked.netloc.decode() or None,
             scope=scope,
         )

@@ -61,6 +61,8 @@ def _transport_problem(error: httpx.TransportError) -> tuple[str, bool]:
     text = str(error) or type(error).__name__
     if name_not_resolved(error):
         return "the name does not resolve", False
+    if isinstance(error, httpx.ProxyError) and "407" in text:
+        return f"the proxy refused: {text} (give its user and password in the proxy URL)", False
     if "CERTIFICATE_VERIFY_FAILED" in text:
         return "TLS certificate verification failed (use --ca-file, or --insecure to skip)", False
     if "WRONG_VERSION_NUMBER" in text or "record layer failure" in text:
