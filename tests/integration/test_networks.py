@@ -21,7 +21,7 @@ from tests.integration.api import Api, client_options, run_cli
 from tests.support.certs import PROXY_ONLY_HOST
 from tests.support.fixtures import PASSWORD, USERNAME, USERS, require_tool
 from tests.support.httpproxy import HttpProxy
-from tests.support.images import Pushed, load_samples
+from tests.support.images import Pushed, PushedImage, load_samples
 from tests.support.push import pusher_for
 from tests.support.registry import Registry, start_registry
 
@@ -140,7 +140,9 @@ def test_plain_http_through_a_forwarding_proxy(
         r.target.startswith(f"http://{PROXY_ONLY_HOST}:{registry.port}/v2/")
         for r in proxy.seen(PROXY_ONLY_HOST)
     )
-    assert len(served) == 2 + len(samples["samples/docker"].layers)  # manifest, config, layers
+    image = samples["samples/docker"]
+    assert isinstance(image, PushedImage)
+    assert len(served) == 2 + len(image.layers)  # manifest, config, layers
 
 
 def test_no_proxy_sends_the_host_direct(

@@ -18,7 +18,7 @@ from regpeek.formats.registriesconf import RegistriesConf
 from regpeek.network.registriesconf import load
 from tests.integration.api import Api, run_cli
 from tests.support.fixtures import require_tool
-from tests.support.images import Pushed, load_samples
+from tests.support.images import Pushed, PushedImage, load_samples
 from tests.support.push import pusher_for
 from tests.support.registry import Registry, start_registry
 from tests.support.util import free_port
@@ -80,6 +80,7 @@ def test_a_pull_by_digest_is_served_by_the_mirror(
     primary, mirror = both
     conf = _conf(tmp_path, primary, f"{mirror.host}/samples", "digest-only")
     image = samples["samples/oci"]
+    assert isinstance(image, PushedImage)
     _mark(primary, mirror)
     done = run_cli("pull", "--registries-conf", str(conf), "--retries", "0", "--no-cache", "--quiet",
                    f"{LOGICAL}/oci@{image.digest}", str(tmp_path / "layout"))  # fmt: skip
@@ -132,6 +133,7 @@ def test_a_mirror_without_the_image_falls_back_to_the_primary(
     primary, mirror = both
     conf = _conf(tmp_path, primary, f"{mirror.host}/elsewhere")
     image = samples["samples/docker"]
+    assert isinstance(image, PushedImage)
     done = run_cli("pull", "--registries-conf", str(conf), "--retries", "0", "--no-cache", "--quiet",
                    f"{LOGICAL}/docker@{image.digest}", str(tmp_path / "layout"))  # fmt: skip
     assert done.code == 0, done.stderr

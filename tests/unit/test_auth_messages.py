@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Callable
 from pathlib import Path
 
 import httpx
@@ -37,7 +38,7 @@ TOKEN = "tok-very-secret"
 HINT = f"(run `regpeek login {REGISTRY}` or pass --username)"
 
 
-def _basic_only(user: str, password: str) -> object:
+def _basic_only(user: str, password: str) -> Callable[[httpx.Request], httpx.Response]:
     def respond(request: httpx.Request) -> httpx.Response:
         if request.headers.get("Authorization") == basic(user, password):
             return manifest_response()
@@ -82,7 +83,7 @@ def test_credentials_from_an_auth_file_are_named(make: MakeDriver, tmp_path: Pat
     assert f"credentials for {REGISTRY} were refused (from ~/.docker/config.json)" in message
 
 
-def _bearer_denying(status: int, error: str | None = None) -> object:
+def _bearer_denying(status: int, error: str | None = None) -> Callable[[httpx.Request], httpx.Response]:
     def respond(request: httpx.Request) -> httpx.Response:
         if request.headers.get("Authorization") != f"Bearer {TOKEN}":
             return challenge_response(CHALLENGE)
