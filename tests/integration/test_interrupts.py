@@ -51,7 +51,9 @@ def _tree(directory: Path) -> dict[str, str]:
     return found
 
 
-def _interrupt(argv: list[str], proxy: FaultProxy, digest: str, how: signal.Signals, cwd: Path) -> tuple[int, str]:
+def _interrupt(
+    argv: list[str], proxy: FaultProxy, digest: str, how: signal.Signals, cwd: Path
+) -> tuple[int, str]:
     """Run regpeek, wait until the held layer is being downloaded, send ``how``; exit code and stderr."""
     process = subprocess.Popen(
         [sys.executable, "-m", "regpeek", *argv],
@@ -110,7 +112,9 @@ def test_an_interrupted_command_leaves_nothing(
     assert "Traceback" not in stderr
     assert _tree(work) == before  # no DEST, no parent it made, no temporary file
     work_areas = cache / "layers" / "work"
-    assert not work_areas.exists() or [p.name for p in work_areas.iterdir() if not p.name.startswith(".")] == []
+    assert (
+        not work_areas.exists() or [p.name for p in work_areas.iterdir() if not p.name.startswith(".")] == []
+    )
 
 
 @pytest.mark.parametrize(("how", "code", "word"), SIGNALS)
@@ -125,8 +129,18 @@ def test_an_interrupted_pull_leaves_an_existing_layout_as_it_was(
     proxy, image = held
     layout = tmp_path / "layout"
     first = subprocess.run(  # an image without the held layer, so that the second pull must fetch it
-        [sys.executable, "-m", "regpeek", "pull", "--plain-http", "--quiet", "--platform", "linux/arm64",
-         f"{registry.host}/samples/index", str(layout)],  # fmt: skip
+        [
+            sys.executable,
+            "-m",
+            "regpeek",
+            "pull",
+            "--plain-http",
+            "--quiet",
+            "--platform",
+            "linux/arm64",
+            f"{registry.host}/samples/index",
+            str(layout),
+        ],  # fmt: skip
         capture_output=True,
         text=True,
         check=False,

@@ -25,7 +25,9 @@ def _one_line(stderr: str) -> str:
     return lines[0]
 
 
-def test_export_into_a_missing_directory(registry: Registry, samples: dict[str, Pushed], tmp_path: Path) -> None:
+def test_export_into_a_missing_directory(
+    registry: Registry, samples: dict[str, Pushed], tmp_path: Path
+) -> None:
     out = tmp_path / "missing" / "alpine.tar"
     registry.mark()
     done = run_cli("export", *registry_flags(registry), f"{registry.host}/samples/oci", str(out))
@@ -45,7 +47,9 @@ def test_pull_under_a_file(registry: Registry, samples: dict[str, Pushed], tmp_p
 def test_unpack_under_a_file(registry: Registry, samples: dict[str, Pushed], tmp_path: Path) -> None:
     (tmp_path / "file").write_text("x")
     rootfs = tmp_path / "file" / "rootfs"
-    done = run_cli("unpack", *registry_flags(registry), "--quiet", f"{registry.host}/samples/oci", str(rootfs))
+    done = run_cli(
+        "unpack", *registry_flags(registry), "--quiet", f"{registry.host}/samples/oci", str(rootfs)
+    )
     assert done.code == 7
     assert _one_line(done.stderr) == f"regpeek: error: cannot write {rootfs}: Not a directory"
 
@@ -130,7 +134,12 @@ def test_a_full_disk_while_writing_the_output(
 ) -> None:
     """From a local layout (nothing to download): the output itself meets the full disk."""
     layout = tmp_path / "layout"
-    assert run_cli("pull", *registry_flags(registry), "--quiet", f"{registry.host}/samples/oci", str(layout)).code == 0
+    assert (
+        run_cli(
+            "pull", *registry_flags(registry), "--quiet", f"{registry.host}/samples/oci", str(layout)
+        ).code
+        == 0
+    )
     work = tmp_path / "work"
     work.mkdir()
     target = {"export": "image.tar", "unpack": "rootfs"}[command]
@@ -140,7 +149,9 @@ def test_a_full_disk_while_writing_the_output(
     assert list(work.iterdir()) == []
 
 
-def test_a_pull_keeps_the_source_platform_fields(registry: Registry, samples: dict[str, Pushed], tmp_path: Path) -> None:
+def test_a_pull_keeps_the_source_platform_fields(
+    registry: Registry, samples: dict[str, Pushed], tmp_path: Path
+) -> None:
     """index.json keeps the source index's platform object as it was (variant v8 for arm64), where it
     used to hold regpeek's normalised reading of it (no variant)."""
     done = run_cli("pull", *registry_flags(registry), "--quiet", "--platform", "linux/arm64",
@@ -152,4 +163,8 @@ def test_a_pull_keeps_the_source_platform_fields(registry: Registry, samples: di
                       "--ref-name", "win", f"{registry.host}/samples/index", str(tmp_path / "layout"))  # fmt: skip
     assert windows.code == 0, windows.stderr
     entries = json.loads((tmp_path / "layout" / "index.json").read_text())["manifests"]
-    assert entries[1]["platform"] == {"architecture": "amd64", "os": "windows", "os.version": "10.0.17763.4010"}
+    assert entries[1]["platform"] == {
+        "architecture": "amd64",
+        "os": "windows",
+        "os.version": "10.0.17763.4010",
+    }

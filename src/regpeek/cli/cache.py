@@ -6,6 +6,7 @@ from pathlib import Path
 
 import click
 
+from regpeek.cli.help import examples
 from regpeek.cli.output import echo, echo_json
 from regpeek.cli.render import human_size
 from regpeek.disk.cache import BlobCache, default_cache_dir
@@ -23,19 +24,17 @@ def _cache(cache_dir: str | None) -> BlobCache:
     return BlobCache(Path(cache_dir) if cache_dir else default_cache_dir())
 
 
-@click.group("cache")
+@click.group("cache", epilog=examples("regpeek cache info", "regpeek cache prune --older-than 30d"))
 def cache_group() -> None:
     """The cache kept by digest: manifests and configs, and layers (content fetched by digest never
     changes). Each kind has its own bound; least recently used entries are evicted first.
-
-    \b
-    Examples:
-      regpeek cache info
-      regpeek cache prune --older-than 30d
     """
 
 
-@cache_group.command("info")
+@cache_group.command(
+    "info",
+    epilog=examples("regpeek cache info", "regpeek cache info --json --cache-dir /scratch/regpeek-cache"),
+)
 @click.option(
     "--cache-dir",
     type=click.Path(file_okay=False),
@@ -43,13 +42,7 @@ def cache_group() -> None:
 )
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON object.")
 def info_command(cache_dir: str | None, as_json: bool) -> None:
-    """Where the cache is, how many entries it holds and how big it is.
-
-    \b
-    Examples:
-      regpeek cache info
-      regpeek cache info --json --cache-dir /scratch/regpeek-cache
-    """
+    """Where the cache is, how many entries it holds and how big it is."""
     info = _cache(cache_dir).info()
     if as_json:
         echo_json(info.to_dict())
@@ -83,7 +76,14 @@ def _age(text: str) -> float:
     return seconds
 
 
-@cache_group.command("prune")
+@cache_group.command(
+    "prune",
+    epilog=examples(
+        "regpeek cache prune --max-size 2G",
+        "regpeek cache prune --older-than 30d",
+        "regpeek cache prune --all",
+    ),
+)
 @click.option(
     "--max-size",
     metavar="SIZE",
@@ -99,12 +99,6 @@ def prune_command(
     """Remove cache entries: those not used for --older-than AGE, then least recently used ones until
     the whole cache is at most --max-size SIZE; --all empties it. Without any of them nothing is
     removed (the cache keeps itself within its bounds as it is used).
-
-    \b
-    Examples:
-      regpeek cache prune --max-size 2G
-      regpeek cache prune --older-than 30d
-      regpeek cache prune --all
     """
     if everything and max_size is not None:
         raise click.UsageError("give --all or --max-size, not both")

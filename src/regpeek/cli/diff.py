@@ -6,6 +6,7 @@ import sys
 
 import click
 
+from regpeek.cli.help import examples
 from regpeek.cli.options import Settings, registry_options
 from regpeek.cli.output import echo_json
 from regpeek.cli.session import session
@@ -19,7 +20,14 @@ DIFF_KEYS = (
 )  # fmt: skip
 
 
-@click.command("diff")
+@click.command(
+    "diff",
+    epilog=examples(
+        "regpeek diff app:1.0 app:1.1",
+        "regpeek diff --platform-a linux/amd64 --platform-b linux/arm64 alpine alpine",
+        "regpeek diff --format '{identical} {size_change}' app:1.0 app:1.1",
+    ),
+)
 @click.argument("ref_a")
 @click.argument("ref_b")
 @click.option("--platform-a", help="Platform for REF_A (default: --platform).")
@@ -36,14 +44,7 @@ def diff_command(
     as_json: bool,
     template: str | None,
 ) -> None:
-    """Compare two images: exit 0 when they are the same image, 1 when they differ (like diff(1)).
-
-    \b
-    Examples:
-      regpeek diff app:1.0 app:1.1
-      regpeek diff --platform-a linux/amd64 --platform-b linux/arm64 alpine alpine
-      regpeek diff --format '{identical} {size_change}' app:1.0 app:1.1
-    """
+    """Compare two images: exit 0 when they are the same image, 1 when they differ (like diff(1))."""
     from regpeek.formats.diff import diff_images
 
     compiled = Template(template, DIFF_KEYS) if template is not None else None

@@ -8,6 +8,7 @@ from typing import TextIO
 
 import click
 
+from regpeek.cli.help import examples
 from regpeek.cli.options import Settings, registry_options
 from regpeek.cli.output import echo_json
 from regpeek.cli.session import session
@@ -29,7 +30,14 @@ SIF_KEYS = (
 )  # fmt: skip
 
 
-@click.command("inspect")
+@click.command(
+    "inspect",
+    epilog=examples(
+        "regpeek inspect alpine:3.20",
+        "regpeek inspect --format '{digest} {platform.architecture} {layers[0].size}' alpine busybox",
+        "regpeek inspect --json --platform linux/arm64 ghcr.io/org/app:1.2",
+    ),
+)
 @click.argument("refs", metavar="REF...", nargs=-1)
 @click.option(
     "--from-file",
@@ -64,12 +72,6 @@ def inspect_command(
     With several references, or --from-file, print JSON Lines: one object per reference in input
     order, an {"reference", "error"} object for each that failed; the exit status is the highest met.
     With --format, one line per reference (failures on stderr).
-
-    \b
-    Examples:
-      regpeek inspect alpine:3.20
-      regpeek inspect --format '{digest} {platform.architecture} {layers[0].size}' alpine busybox
-      regpeek inspect --json --platform linux/arm64 ghcr.io/org/app:1.2
     """
     if not refs and from_file is None:
         raise click.UsageError("give at least one REF, or --from-file")

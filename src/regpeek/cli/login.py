@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import click
 
+from regpeek.cli.help import examples
 from regpeek.cli.options import (
     PASSWORD_WARNING,
     Settings,
@@ -55,7 +56,14 @@ def _password(settings: Settings, username: str) -> str:
     return password
 
 
-@click.command("login")
+@click.command(
+    "login",
+    epilog=examples(
+        "regpeek login ghcr.io -u octocat              # asks for the password",
+        'echo "$TOKEN" | regpeek login -u robot --password-stdin registry.example:5000',
+        "regpeek login --authfile ./auth.json -u me quay.io",
+    ),
+)
 @click.argument("registry", default=DOCKER_HUB)
 @registry_options(platform=False, cache=False)
 def login_command(settings: Settings, registry: str) -> None:
@@ -66,12 +74,6 @@ def login_command(settings: Settings, registry: str) -> None:
     names (credHelpers, credsStore), else in the auth file: --authfile, $REGISTRY_AUTH_FILE,
     $XDG_RUNTIME_DIR/containers/auth.json (when $XDG_RUNTIME_DIR exists), else ~/.docker/config.json.
     The password is asked for on a terminal; elsewhere give --password-stdin.
-
-    \b
-    Examples:
-      regpeek login ghcr.io -u octocat              # asks for the password
-      echo "$TOKEN" | regpeek login -u robot --password-stdin registry.example:5000
-      regpeek login --authfile ./auth.json -u me quay.io
     """
     from regpeek.network._sync.registry import Client
     from regpeek.network.credentials import CredentialStore, store_credentials
@@ -92,7 +94,9 @@ def login_command(settings: Settings, registry: str) -> None:
     echo(f"Login succeeded: credentials for {name} stored in {stored.describe()}")
 
 
-@click.command("logout")
+@click.command(
+    "logout", epilog=examples("regpeek logout ghcr.io", "regpeek logout --authfile ./auth.json quay.io")
+)
 @click.argument("registry", default=DOCKER_HUB)
 @click.option(
     "--authfile",
@@ -102,11 +106,6 @@ def login_command(settings: Settings, registry: str) -> None:
 def logout_command(registry: str, authfile: str | None) -> None:
     """Forget the credentials kept for REGISTRY (default docker.io), from the credential helper the
     auth file names and from the auth file itself.
-
-    \b
-    Examples:
-      regpeek logout ghcr.io
-      regpeek logout --authfile ./auth.json quay.io
     """
     from regpeek.network.credentials import erase_credentials, login_file
 

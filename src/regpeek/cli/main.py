@@ -23,6 +23,7 @@ from types import FrameType
 import click
 
 from regpeek._version import __version__
+from regpeek.cli.help import examples
 from regpeek.cli.output import configure_streams
 from regpeek.cli.scrub import enable_debug_logging, scrub
 from regpeek.errors import RegpeekError, exit_code_for
@@ -67,7 +68,13 @@ class _LazyGroup(click.Group):
 
 
 @click.group(
-    cls=_LazyGroup, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100}
+    cls=_LazyGroup,
+    context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100},
+    epilog=examples(
+        "regpeek inspect alpine:3.20",
+        "regpeek pull --platform linux/arm64 alpine:3.20 ./layout",
+        "regpeek login ghcr.io -u octocat --password-stdin < token.txt",
+    ),
 )
 @click.version_option(__version__, "--version", prog_name="regpeek", message="%(prog)s %(version)s")
 def cli() -> None:
@@ -75,12 +82,7 @@ def cli() -> None:
 
     REF is an image reference such as ubuntu, ghcr.io/org/app:1.2 or
     localhost:5000/app@sha256:... (Docker Hub is the default registry).
-
-    \b
-    Examples:
-      regpeek inspect alpine:3.20
-      regpeek pull --platform linux/arm64 alpine:3.20 ./layout
-      regpeek login ghcr.io -u octocat --password-stdin < token.txt
+    Shell completion: eval "$(_REGPEEK_COMPLETE=bash_source regpeek)" (zsh_source, fish_source).
     """
 
 

@@ -6,6 +6,7 @@ import sys
 
 import click
 
+from regpeek.cli.help import examples
 from regpeek.cli.options import Settings, registry_options
 from regpeek.cli.output import echo, echo_json, warn
 from regpeek.cli.session import pull_progress, session
@@ -19,7 +20,14 @@ def _human(size: int) -> str:
     return human_size(size)
 
 
-@click.command("pull")
+@click.command(
+    "pull",
+    epilog=examples(
+        "regpeek pull alpine:3.20 ./layout",
+        "regpeek pull --all-platforms alpine:3.20 ./layout",
+        "regpeek pull --platform linux/arm64 --ref-name alpine-arm alpine:3.20 ./layout",
+    ),
+)
 @click.argument("ref")
 @click.argument("dest", type=click.Path(file_okay=False))
 @click.option("--all-platforms", is_flag=True, help="Keep the index and pull every platform.")
@@ -52,12 +60,6 @@ def pull_command(
     failure, Ctrl-C or SIGTERM, DEST is left as it was (removed, if this pull created it). DEST may
     also be oci:PATH[:NAME], or an archive, oci-archive:FILE[:NAME] or docker-archive:FILE[:REPO:TAG]
     (what regpeek copy writes, for the host's platform unless --platform or --all-platforms).
-
-    \b
-    Examples:
-      regpeek pull alpine:3.20 ./layout
-      regpeek pull --all-platforms alpine:3.20 ./layout
-      regpeek pull --platform linux/arm64 --ref-name alpine-arm alpine:3.20 ./layout
     """
     show = not quiet and not as_json and sys.stderr.isatty()
     if LayoutReference.is_local(dest):

@@ -8,6 +8,7 @@ from contextlib import contextmanager
 
 import click
 
+from regpeek.cli.help import examples
 from regpeek.cli.options import Settings, SizeLimit, registry_options, size_limit_options
 from regpeek.cli.output import echo, echo_json, warn
 from regpeek.cli.session import pull_progress, session
@@ -28,7 +29,14 @@ def _stages(show: bool) -> Iterator[StageCallback | None]:
         yield lambda line: status.update(Text(line))
 
 
-@click.command("sif")
+@click.command(
+    "sif",
+    epilog=examples(
+        "regpeek sif alpine:3.20 alpine.sif",
+        "regpeek sif --platform linux/arm64 --compression zstd ghcr.io/org/app:1.2 app.sif",
+        "regpeek sif --sandbox oci:./layout:app ./app-sandbox",
+    ),
+)
 @click.argument("source")
 @click.argument("out", type=click.Path(dir_okay=True))
 @click.option(
@@ -74,12 +82,6 @@ def sif_command(
     shared layer cache), flattened with the image's owners and modes, joined by the files Apptainer
     adds (/.singularity.d, mount points), turned into a squashfs (tar2sqfs or mksquashfs: no root or
     Apptainer needed) and written as a SIF. OUT appears only when complete.
-
-    \b
-    Examples:
-      regpeek sif alpine:3.20 alpine.sif
-      regpeek sif --platform linux/arm64 --compression zstd ghcr.io/org/app:1.2 app.sif
-      regpeek sif --sandbox oci:./layout:app ./app-sandbox
     """
     show = not quiet and not as_json and sys.stderr.isatty()
     with session(settings) as client, pull_progress(source, show) as progress, _stages(show) as on_stage:

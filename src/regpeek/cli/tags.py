@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import click
 
+from regpeek.cli.help import examples
 from regpeek.cli.options import Settings, registry_options
 from regpeek.cli.output import echo, echo_json
 from regpeek.cli.session import session
@@ -14,7 +15,14 @@ TAG_KEYS = ("source", "tags", "count", "pages", "tag")
 CATALOG_KEYS = ("source", "repositories", "count", "pages", "repository")
 
 
-@click.command("tags")
+@click.command(
+    "tags",
+    epilog=examples(
+        "regpeek tags library/alpine",
+        "regpeek tags --format '{source}:{tag}' ghcr.io/org/app",
+        "regpeek tags --json registry.example:5000/team/app",
+    ),
+)
 @click.argument("repository")
 @click.option(
     "--json", "as_json", is_flag=True, help="Print a JSON object with the tags and how many pages it took."
@@ -22,14 +30,7 @@ CATALOG_KEYS = ("source", "repositories", "count", "pages", "repository")
 @template_option("tag (keys: tag, source, count, pages)")
 @registry_options(platform=False)
 def tags_command(settings: Settings, repository: str, as_json: bool, template: str | None) -> None:
-    """Print every tag of REPOSITORY, one per line, following pagination.
-
-    \b
-    Examples:
-      regpeek tags library/alpine
-      regpeek tags --format '{source}:{tag}' ghcr.io/org/app
-      regpeek tags --json registry.example:5000/team/app
-    """
+    """Print every tag of REPOSITORY, one per line, following pagination."""
     compiled = Template(template, TAG_KEYS) if template is not None else None
     with session(settings) as client:
         listing = client.list_tags(repository)
@@ -44,7 +45,13 @@ def tags_command(settings: Settings, repository: str, as_json: bool, template: s
             echo(tag)
 
 
-@click.command("catalog")
+@click.command(
+    "catalog",
+    epilog=examples(
+        "regpeek catalog registry.example:5000",
+        "regpeek catalog --format '{source}/{repository}' localhost:5000",
+    ),
+)
 @click.argument("registry")
 @click.option("--page-size", "-n", type=click.IntRange(1, 1000), help="Repositories asked for per page.")
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON object with the repositories and pages.")
@@ -53,13 +60,7 @@ def tags_command(settings: Settings, repository: str, as_json: bool, template: s
 def catalog_command(
     settings: Settings, registry: str, page_size: int | None, as_json: bool, template: str | None
 ) -> None:
-    """Print every repository of REGISTRY (/v2/_catalog), following pagination.
-
-    \b
-    Examples:
-      regpeek catalog registry.example:5000
-      regpeek catalog --format '{source}/{repository}' localhost:5000
-    """
+    """Print every repository of REGISTRY (/v2/_catalog), following pagination."""
     compiled = Template(template, CATALOG_KEYS) if template is not None else None
     with session(settings) as client:
         listing = client.catalog(registry, page_size)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import click
 
+from regpeek.cli.help import examples
 from regpeek.cli.layout import (
     Fit,
     Line,
@@ -34,7 +35,14 @@ _STYLES = {
 }
 
 
-@click.command("tree")
+@click.command(
+    "tree",
+    epilog=examples(
+        "regpeek tree alpine:3.20",
+        "regpeek tree --no-referrers ghcr.io/org/app:1.2",
+        "regpeek tree --json alpine | jq '.children[].platform'",
+    ),
+)
 @click.argument("ref")
 @click.option("--no-referrers", is_flag=True, help="Do not look up referrers.")
 @click.option("--json", "as_json", is_flag=True, help="Print the tree as JSON.")
@@ -42,12 +50,6 @@ _STYLES = {
 def tree_command(settings: Settings, ref: str, no_referrers: bool, as_json: bool) -> None:
     """Draw REF as a tree: index, platform manifests, configs and layers with sizes; attestations and
     referrers marked.
-
-    \b
-    Examples:
-      regpeek tree alpine:3.20
-      regpeek tree --no-referrers ghcr.io/org/app:1.2
-      regpeek tree --json alpine | jq '.children[].platform'
     """
     with session(settings) as client:
         root = client.tree(ref, with_referrers=not no_referrers)

@@ -9,13 +9,20 @@ from typing import BinaryIO
 
 import click
 
+from regpeek.cli.help import examples
 from regpeek.cli.options import Settings, SizeLimit, registry_options, size_limit_options
 from regpeek.cli.output import echo, echo_json, warn
 from regpeek.cli.session import pull_progress, session
 from regpeek.rootfs import export_image, unpack_image
 
 
-@click.command("unpack")
+@click.command(
+    "unpack",
+    epilog=examples(
+        "regpeek unpack alpine:3.20 ./rootfs",
+        "regpeek unpack --platform linux/arm64 oci:./layout:3.20 ./rootfs-arm64",
+    ),
+)
 @click.argument("source")
 @click.argument("rootfs", type=click.Path(file_okay=False))
 @click.option("--allow-nondistributable", is_flag=True, help="Fetch foreign layers from their URLs.")
@@ -38,11 +45,6 @@ def unpack_command(
     outside ROOTFS, which is made private (mode 0700). As root, ownership and device nodes are kept;
     otherwise they are skipped and counted in one warning line. If the layers would expand past the
     size limit (--max-size) or anything else fails (Ctrl-C and SIGTERM too), what was written is removed.
-
-    \b
-    Examples:
-      regpeek unpack alpine:3.20 ./rootfs
-      regpeek unpack --platform linux/arm64 oci:./layout:3.20 ./rootfs-arm64
     """
     show = not quiet and not as_json and sys.stderr.isatty()
     with session(settings) as client, pull_progress(source, show) as progress:
@@ -68,7 +70,12 @@ def unpack_command(
     )
 
 
-@click.command("export")
+@click.command(
+    "export",
+    epilog=examples(
+        "regpeek export alpine:3.20 alpine.tar", "regpeek export alpine:3.20 - | tar -tvf - | less"
+    ),
+)
 @click.argument("source")
 @click.argument("output")
 @click.option("--allow-nondistributable", is_flag=True, help="Fetch foreign layers from their URLs.")
@@ -88,11 +95,6 @@ def export_command(
     Like crane export: whiteouts are applied and never appear in the tar. OUTPUT appears only when
     the export is complete; past the size limit (--max-size) it stops with exit 5 and no OUTPUT.
     A tar is not written to a terminal (exit 2), and "-" draws no progress bars.
-
-    \b
-    Examples:
-      regpeek export alpine:3.20 alpine.tar
-      regpeek export alpine:3.20 - | tar -tvf - | less
     """
     if output == "-" and _is_terminal(sys.stdout):
         raise click.UsageError("refusing to write a tar to a terminal: redirect stdout, or give a file")
