@@ -140,7 +140,7 @@ def test_an_interrupted_pull_leaves_an_existing_layout_as_it_was(
             "linux/arm64",
             f"{registry.host}/samples/index",
             str(layout),
-        ],  # fmt: skip
+        ],
         capture_output=True,
         text=True,
         check=False,
