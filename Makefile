@@ -9,12 +9,20 @@ $(VENV)/.installed: pyproject.toml scripts/install-deps.sh
 	bash scripts/install-deps.sh
 	python3 -m venv $(VENV)
 	$(PY) -m pip install -q --disable-pip-version-check -e '.[test]'
+	touch $@ $(VENV)/.demo
+
+# The demo needs less: the registry, the SIF tools, python3-venv, and regpeek with its demo extra.
+$(VENV)/.demo: pyproject.toml scripts/install-deps.sh
+	bash scripts/install-deps.sh demo
+	python3 -m venv $(VENV)
+	$(PY) -m pip install -q --disable-pip-version-check -e '.[demo]'
 	touch $@
 
 setup: $(VENV)/.installed  ## system packages, a virtualenv, regpeek with its test extras
 
-demo: setup  ## start two local registries, load sample images of every format, inspect and copy them
+demo: $(VENV)/.demo  ## start two local registries, load sample images of every format, inspect and copy them
 	$(PY) scripts/demo.py
+	@echo "regpeek is in $(VENV)/bin: 'source $(VENV)/bin/activate', or 'pipx install .' / 'pip install --user .'"
 
 test: setup  ## the whole test suite: unit tests and integration tests against a real registry
 	$(PY) -m pytest $(PYTEST_ARGS)

@@ -1,9 +1,15 @@
 #!/usr/bin/env bash
 # Install the system packages regpeek's tests, demo and benchmarks use (Debian/Ubuntu), if missing:
-# the CNCF distribution registry, skopeo and umoci (independent oracles), htpasswd, GNU time, and for
-# Singularity/Apptainer images the squashfs tools (mksquashfs, tar2sqfs) and siftool (the reference SIF tool).
+# python3-venv (what `python3 -m venv` needs on a bare Debian/Ubuntu), the CNCF distribution registry,
+# skopeo and umoci (independent oracles), htpasswd, GNU time, and for Singularity/Apptainer images the
+# squashfs tools (mksquashfs, tar2sqfs) and siftool (the reference SIF tool).
+# `install-deps.sh demo` installs only what `make demo` needs.
 set -euo pipefail
-packages=(docker-registry skopeo umoci apache2-utils time siftool squashfs-tools squashfs-tools-ng)
+if [ "${1:-}" = "demo" ]; then
+    packages=(python3-venv docker-registry siftool squashfs-tools squashfs-tools-ng)
+else
+    packages=(python3-venv docker-registry skopeo umoci apache2-utils time siftool squashfs-tools squashfs-tools-ng)
+fi
 missing=()
 for package in "${packages[@]}"; do
     dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" || missing+=("$package")
