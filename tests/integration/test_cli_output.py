@@ -16,6 +16,7 @@ import pytest
 from regpeek.cli.layout import Line
 from regpeek.cli.main import COMMANDS, cli
 from tests.integration.api import registry_flags, run_cli
+from tests.support.fixtures import require_tool
 from tests.support.images import Pushed, PushedImage, PushedIndex
 from tests.support.registry import Registry
 from tests.unit.test_views import check_rules
@@ -53,6 +54,25 @@ def test_views_fit_the_width(
     check_rules(_lines(done.text), width, _known(samples))
     if command == "inspect":
         assert "Image digest" in done.text and "linux/amd64 *" in done.text
+
+
+@pytest.mark.parametrize("width", [60, 80, 120, 200])
+def test_the_sif_view_fits_the_width(
+    width: int,
+    registry: Registry,
+    samples: dict[str, Pushed],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    require_tool("tar2sqfs")
+    sif = tmp_path / "image.sif"
+    built = run_cli("sif", *registry_flags(registry), "--quiet", f"{registry.host}/samples/index", str(sif))
+    assert built.code == 0, built.stderr
+    monkeypatch.setenv("COLUMNS", str(width))
+    done = run_cli("inspect", f"sif:{sif}")
+    assert done.code == 0, done.stderr
+    check_rules(_lines(done.text), width, _known(samples))
+    assert "Objects" in done.text and "Definition" in done.text
 
 
 def test_a_pipe_gets_whole_digests_and_no_trailing_spaces(

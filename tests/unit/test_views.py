@@ -241,3 +241,17 @@ def test_snapshots_are_readable_json_free_text() -> None:
     for path in SNAPSHOTS.glob("*.txt"):
         assert all(ch == "\n" or ch.isprintable() for ch in path.read_text()), path
     assert json.dumps(sorted(p.name for p in SNAPSHOTS.glob("*.txt")))  # some exist
+
+
+@pytest.mark.parametrize("width", [40, 60, 80, 200])
+def test_a_digest_inside_a_word_is_never_cut(width: int) -> None:
+    """``repo@sha256:...`` and ``key=sha256:...``: the line breaks before the digest, which stays whole
+    (or is shortened where no line can hold it)."""
+    from regpeek.cli.layout import Fit
+
+    digest = fake_digest("inside")
+    for text in (f"Built from  registry.example.com:5000/team/app@{digest}", f"label.key={digest} (pinned)"):
+        fit = Fit(width)
+        lines = [Line(part) for part in fit.wrap(text, width, indent=2)]
+        check_rules(lines + fit.note(), width, {digest})
+        assert any(digest in line.text for line in lines) is (width >= 2 + len(digest))

@@ -77,6 +77,8 @@ def inspect_command(
         raise click.UsageError("give at least one REF, or --from-file")
     if as_json and template is not None:
         raise click.UsageError("give --json or --format, not both")
+    if from_file == "-" and settings.password_stdin:
+        raise click.UsageError("--password-stdin and --from-file - both read standard input: use --authfile")
     sif = len(refs) == 1 and from_file is None and refs[0].startswith(SIF_PREFIX)
     compiled = Template(template, SIF_KEYS if sif else INSPECT_KEYS) if template is not None else None
     if sif:

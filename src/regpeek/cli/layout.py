@@ -54,6 +54,7 @@ SHORT_HEX = 12
 GAP = 2
 _DIGEST_RE = re.compile(r"^[a-z0-9]+(?:[+._-][a-z0-9]+)*:[a-fA-F0-9]{32,}$")
 _DIGEST_IN_TEXT_RE = re.compile(r"\b(?:sha256|sha384|sha512):[a-f0-9]{32,}\b")
+_PIECES_RE = re.compile(r"(?<= )|(?<=[@=:/(])(?=(?:sha256|sha384|sha512):[a-f0-9]{32})")
 
 
 @dataclass(frozen=True)
@@ -111,7 +112,7 @@ def wrap(text: str, width: int | None, *, indent: int = 0, fit: Fit | None = Non
     lines: list[str] = []
     current = ""
     room = width
-    for piece in re.split(r"(?<= )", text):
+    for piece in _PIECES_RE.split(text):  # after each space, and before a digest inside a word
         word = piece
         core = word.rstrip(" ").strip("()[],;.")
         if is_digest(core) and cell_width(word.rstrip(" ")) > width - indent:
