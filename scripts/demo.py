@@ -23,6 +23,7 @@ import sys
 import tempfile
 import textwrap
 import time
+from collections.abc import Mapping
 from pathlib import Path
 from types import FrameType
 
@@ -65,7 +66,7 @@ def _path_hint() -> list[str]:
     ]
 
 
-def _tour(host: str, mirror: str, samples: dict[str, object], workdir: Path) -> None:
+def _tour(host: str, mirror: str, samples: Mapping[str, object], workdir: Path) -> None:
     """Every format, then the disk commands, a copy to the second registry (``mirror``) and to an
     archive, many images at once, and the library's example scripts."""
     print(f"\n# One line per sample, from: regpeek inspect --json {host}/REPO")

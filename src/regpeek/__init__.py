@@ -67,6 +67,7 @@ _LAZY = {
     "CredentialStore": "regpeek.network.credentials",
     "Digest": "regpeek.formats.digest",
     "AuthError": "regpeek.errors",
+    "BlockedError": "regpeek.errors",
     "DigestMismatchError": "regpeek.errors",
     "MalformedError": "regpeek.errors",
     "NotFoundError": "regpeek.errors",
@@ -137,6 +138,7 @@ if TYPE_CHECKING:
     from regpeek.disk.layout import Layout, LayoutReference
     from regpeek.errors import (
         AuthError,
+        BlockedError,
         DigestMismatchError,
         LocalError,
         MalformedError,
@@ -200,6 +202,7 @@ __all__ = [
     "AsyncImageLayer",
     "AuthError",
     "BlobCache",
+    "BlockedError",
     "BlobStream",
     "Client",
     "CredentialStore",

@@ -571,4 +571,6 @@ def test_reprs_show_settings_and_summaries_never_secrets_or_bytes(
     shown = "".join(printer.parts)
     assert shown == image.inspect().summary()
     assert shown.splitlines()[0] == f"{registry.host}/samples/index:latest"
-    assert re.search(rf"^  Digest +{digest}$", shown, re.MULTILINE) and "linux/arm/v7 *" in shown
+    index_digest = samples["samples/index"].digest  # Digest: the index, pinning every platform
+    assert re.search(rf"^  Digest +{index_digest}$", shown, re.MULTILINE)
+    assert re.search(rf"^  Image digest +{digest}$", shown, re.MULTILINE) and "linux/arm/v7 *" in shown

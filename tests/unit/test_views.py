@@ -23,6 +23,7 @@ from regpeek.formats.config import ImageConfig, InspectResult, build_inspect
 from regpeek.formats.diff import diff_images
 from regpeek.formats.digest import Digest, compute
 from regpeek.formats.manifest import ImageManifest, Index, parse
+from regpeek.formats.reference import Reference
 from regpeek.formats.tree import Node, image_node, index_node
 from tests.unit.builders import attestation, descriptor, dumps, entry, fake_digest, index
 
@@ -107,12 +108,8 @@ def _image(reference: str = "registry.example.com:5000/team/application:1.2.3", 
         )
     )
     assert isinstance(top, Index)
-    registry, _, repository = reference.partition("/")
     return build_inspect(
-        reference=reference,
-        registry=registry,
-        repository=repository.rsplit(":", 1)[0],
-        tag="1.2.3",
+        reference=Reference.parse(reference),
         manifest=manifest,
         config=ImageConfig.parse(raw, compute(raw)),
         index=top,
