@@ -190,30 +190,40 @@ def _failure(tool: SquashfsTool, code: int, stderr: bytes) -> LocalError:
 
 @contextlib.contextmanager
 def _running(command: list[str], tool: SquashfsTool, *, stdin: bool) -> Iterator[subprocess.Popen[bytes]]:
-    """The tool as a child process; killed if the block fails; its failure raised as LocalError."""
-    try:
-        process = subprocess.Popen(
-            command,
-            stdin=subprocess.PIPE if stdin else subprocess.DEVNULL,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.PIPE,
-            env=_environment(),
-        )
-    except OSError as exc:
-        raise LocalError(f"cannot run {tool.binary}: {exc.strerror}") from None
+    """The tool as a child process; killed if the block fails; its failure raised as LocalError.
+
+    A Ctrl-C at any point after the tool started (even while its stderr reader is starting) kills it:
+    it must not go on writing after regpeek has removed its output and exited.
+    """
     errors: list[bytes] = []
-    reader = threading.Thread(target=lambda: errors.append(process.stderr.read() if process.stderr else b""))
+    process: subprocess.Popen[bytes] | None = None
+    reader: threading.Thread | None = None
     try:
-        reader.start()  # waits for the thread to run: a Ctrl-C may come meanwhile, the tool is running
+        try:
+            process = subprocess.Popen(
+                command,
+                stdin=subprocess.PIPE if stdin else subprocess.DEVNULL,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.PIPE,
+                env=_environment(),
+            )
+        except OSError as exc:
+            raise LocalError(f"cannot run {tool.binary}: {exc.strerror}") from None
+        started = process
+        reader = threading.Thread(
+            target=lambda: errors.append(started.stderr.read() if started.stderr else b"")
+        )
+        reader.start()  # waits until the thread runs: a Ctrl-C may come meanwhile, with the tool running
         yield process
         if process.stdin is not None:
             with contextlib.suppress(BrokenPipeError):
                 process.stdin.close()
         code = process.wait()
     except BaseException:  # the block failed, or Ctrl-C while the tool works: it must not go on
-        process.kill()
-        process.wait()
-        if reader.ident is not None:  # started (it ends with the tool's stderr)
+        if process is not None:
+            process.kill()
+            process.wait()
+        if reader is not None and reader.ident is not None:  # started: it ends with the tool's stderr
             reader.join()
         raise
     reader.join()
