@@ -294,7 +294,7 @@ def _walk(
             raise UnsupportedError(f"{source} holds a schema1 manifest, which a local image cannot")
         for layer in manifest.layers:
             if layer.blob_sum not in plan.blobs:
-                size = client.blob_size(source.repo, layer.blob_sum)
+                size = client.blob_size(source, layer.blob_sum)
                 plan.blobs[layer.blob_sum] = Descriptor(mt.DOCKER_LAYER, layer.blob_sum, size)
     into.append(node)
 
@@ -329,8 +329,8 @@ class _Source:
                     yield chunk
             return
         assert isinstance(self.location, Reference)
-        transfer = self.client._blob_transfer(
-            self.location.repo, descriptor, use_urls=self.allow_nondistributable
+        transfer = self.client._blob_transfer(  # the whole reference: registries.conf sources apply
+            self.location, descriptor, use_urls=self.allow_nondistributable
         )
         yield from transfer.chunks(start)
 

@@ -48,26 +48,33 @@ def _basic_only(user: str, password: str) -> Callable[[httpx.Request], httpx.Res
 
 
 def _error(make: MakeDriver, server: Server, **options: object) -> str:
+    return _refusal(make, server, **options)[1]
+
+
+def _refusal(make: MakeDriver, server: Server, **options: object) -> tuple[str, str]:
+    """(reason, message) of the AuthError: both from the one record the auth flow kept."""
     with pytest.raises(AuthError) as info:
         make(server, **options).call("fetch_manifest", REF)
-    return str(info.value)
+    assert info.value.host == REGISTRY and info.value.scope is not None and SCOPE in info.value.scope
+    return info.value.reason, str(info.value)
 
 
 def test_no_credentials_for_a_basic_registry(make: MakeDriver) -> None:
     server = Server()
     server.route(REGISTRY, MANIFEST_PATH, _basic_only("alice", PASSWORD))
-    assert _error(make, server) == (
-        f"no credentials for {REGISTRY} {HINT}: HTTP 401 for manifest {REF}: UNAUTHORIZED: authentication required"
+    assert _refusal(make, server) == (
+        "missing_credentials",
+        f"no credentials for {REGISTRY} {HINT}: HTTP 401 for manifest {REF}: UNAUTHORIZED: authentication required",
     )
 
 
 def test_basic_credentials_refused_say_where_they_came_from(make: MakeDriver) -> None:
     server = Server()
     server.route(REGISTRY, MANIFEST_PATH, _basic_only("alice", PASSWORD))
-    message = _error(make, server, username="alice", password="wrong")
-    assert message == (
+    assert _refusal(make, server, username="alice", password="wrong") == (
+        "refused",
         f"credentials for {REGISTRY} were refused (from --username): HTTP 401 for manifest {REF}: "
-        "UNAUTHORIZED: authentication required"
+        "UNAUTHORIZED: authentication required",
     )
 
 
@@ -101,10 +108,10 @@ def test_a_token_without_the_access_names_the_scope(make: MakeDriver) -> None:
     server = Server()
     server.route(REGISTRY, MANIFEST_PATH, _bearer_denying(401, "insufficient_scope"))
     server.route("auth.test", "/token", token_server({"token": TOKEN}))
-    message = _error(make, server, username="alice", password=PASSWORD)
-    assert message == (
+    assert _refusal(make, server, username="alice", password=PASSWORD) == (
+        "forbidden",
         f"{REGISTRY} refused access to manifest {REF} (HTTP 401 insufficient_scope; the token had scope "
-        f"{SCOPE}; credentials from --username): DENIED: requested access to the resource is denied"
+        f"{SCOPE}; credentials from --username): DENIED: requested access to the resource is denied",
     )
 
 
@@ -112,28 +119,34 @@ def test_403_names_the_token_scope(make: MakeDriver) -> None:
     server = Server()
     server.route(REGISTRY, MANIFEST_PATH, _bearer_denying(403))
     server.route("auth.test", "/token", token_server({"token": TOKEN}))
-    assert _error(make, server) == (
+    assert _refusal(make, server) == (
+        "forbidden",
         f"{REGISTRY} refused access to manifest {REF} (HTTP 403; the token had scope {SCOPE}): "
-        "DENIED: requested access to the resource is denied"
+        "DENIED: requested access to the resource is denied",
     )
 
 
 @pytest.mark.parametrize(
-    ("credentials", "status", "expected"),
+    ("credentials", "status", "reason", "expected"),
     [
-        pytest.param(True, 401, f"credentials for {REGISTRY} were refused (from --username) by the token service "
-                     "at https://auth.test/token (HTTP 401)", id="credentials-refused"),
-        pytest.param(False, 401, f"no credentials for {REGISTRY} {HINT}: the token service at "
+        pytest.param(True, 401, "refused", f"credentials for {REGISTRY} were refused (from --username) by the token "
+                     "service at https://auth.test/token (HTTP 401)", id="credentials-refused"),
+        pytest.param(False, 401, "missing_credentials", f"no credentials for {REGISTRY} {HINT}: the token service at "
                      "https://auth.test/token refused anonymous access (HTTP 401)", id="anonymous-refused"),
-        pytest.param(True, 404, "token service at https://auth.test/token failed: HTTP 404", id="not-found"),
+        pytest.param(True, 404, "token_service", "token service at https://auth.test/token failed: HTTP 404",
+                     id="not-found"),
+        pytest.param(True, 403, "token_service", "token service at https://auth.test/token failed: HTTP 403",
+                     id="forbidden-by-the-service"),
     ],
 )  # fmt: skip
-def test_token_service_failures(make: MakeDriver, credentials: bool, status: int, expected: str) -> None:
+def test_token_service_failures(
+    make: MakeDriver, credentials: bool, status: int, reason: str, expected: str
+) -> None:
     server = Server()
     server.route(REGISTRY, MANIFEST_PATH, lambda r: challenge_response(CHALLENGE))
     server.route("auth.test", "/token", lambda r: json_response({"details": "no"}, status))
     logins = {"username": "alice", "password": PASSWORD} if credentials else {}
-    assert _error(make, server, **logins) == expected
+    assert _refusal(make, server, **logins) == (reason, expected)
 
 
 def test_debug_logs_the_auth_steps_and_no_secret(make: MakeDriver, caplog: pytest.LogCaptureFixture) -> None:

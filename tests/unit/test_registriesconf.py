@@ -277,3 +277,75 @@ def test_invalid_toml_is_a_usage_error(tmp_path: Path) -> None:
     bad.write_text("[[registry]\nlocation = ")
     with pytest.raises(RegistriesConfError, match=r"bad\.conf is not valid TOML"):
         reader.load(bad)
+
+
+# -- blobs through a mirror (the client's blob pipeline, over httpx.MockTransport) --------------------
+
+BLOB = b"the layer's bytes" * 64
+
+
+def _blob_client(mirror_answer: bytes | None) -> tuple[Any, list[str]]:
+    """A sync client whose registries.conf mirrors registry.example/team into mirror.example/team; the
+    mirror answers ``mirror_answer`` (None: 404) for every blob, the registry the right bytes."""
+    import httpx
+
+    from regpeek.network._sync.registry import Client
+
+    asked: list[str] = []
+
+    def respond(request: httpx.Request) -> httpx.Response:
+        asked.append(f"{request.url.host}{request.url.path}")
+        if request.url.host == "mirror.example":
+            return (
+                httpx.Response(404) if mirror_answer is None else httpx.Response(200, content=mirror_answer)
+            )
+        return httpx.Response(200, content=BLOB)
+
+    configuration = conf({"prefix": "registry.example/team", "mirror": [{"location": "mirror.example/team"}]})
+    client = Client(transport=httpx.MockTransport(respond), registries=configuration, retries=0)
+    return client, asked
+
+
+def _descriptor() -> Any:
+    from regpeek.formats.digest import compute
+    from regpeek.formats.manifest import Descriptor
+
+    return Descriptor("application/vnd.oci.image.layer.v1.tar", compute(BLOB), len(BLOB))
+
+
+def test_a_blob_is_read_from_the_mirror_first(tmp_path: Path) -> None:
+    client, asked = _blob_client(BLOB)
+    with client:
+        done = client.download_blob("registry.example/team/app", _descriptor(), tmp_path / "blob")
+    assert (tmp_path / "blob").read_bytes() == BLOB and done.size == len(BLOB)
+    assert asked == [f"mirror.example/v2/team/app/blobs/{_descriptor().digest}"]
+
+
+def test_a_mirror_without_the_blob_falls_back_to_the_primary(tmp_path: Path) -> None:
+    client, asked = _blob_client(None)
+    with client:
+        client.download_blob("registry.example/team/app", _descriptor(), tmp_path / "blob")
+    digest = _descriptor().digest
+    assert asked == [
+        f"mirror.example/v2/team/app/blobs/{digest}",
+        f"registry.example/v2/team/app/blobs/{digest}",
+    ]
+    assert (tmp_path / "blob").read_bytes() == BLOB
+
+
+def test_a_download_from_a_mirror_that_serves_other_bytes_is_read_again_from_the_primary(
+    tmp_path: Path,
+) -> None:
+    from regpeek.errors import DigestMismatchError
+
+    wrong = bytes(reversed(BLOB))  # same size, other digest
+    client, asked = _blob_client(wrong)
+    with client:
+        client.download_blob("registry.example/team/app", _descriptor(), tmp_path / "blob")
+        assert (tmp_path / "blob").read_bytes() == BLOB
+        assert [url.split("/")[0] for url in asked] == ["mirror.example", "registry.example"]
+        with (
+            pytest.raises(DigestMismatchError),
+            client.open_blob("registry.example/team/app", _descriptor()) as blob,
+        ):
+            blob.read()  # a stream cannot take back what it handed over: it raises instead

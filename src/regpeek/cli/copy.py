@@ -10,6 +10,7 @@ from typing import Any
 
 import click
 
+from regpeek.cli.help import examples
 from regpeek.cli.options import PASSWORD_WARNING, Settings, registry_options
 from regpeek.cli.output import echo, echo_json, warn
 from regpeek.cli.scrub import remember_secrets
@@ -195,7 +196,15 @@ def print_summary(result: CopyResult) -> None:
         warn(f"{skipped} non-distributable layer(s) left out (--allow-nondistributable copies them)")
 
 
-@click.command("copy", help=_HELP)
+@click.command(
+    "copy",
+    help=_HELP,
+    epilog=examples(
+        "regpeek copy alpine:3.20 registry.example:5000/mirror/alpine:3.20",
+        "regpeek copy --platform linux/arm64 alpine:3.20 oci-archive:alpine.tar",
+        "regpeek copy --dry-run ghcr.io/org/app:1.2 registry.example:5000/org/app",
+    ),
+)
 @click.argument("src")
 @click.argument("dst")
 @_copy_options
@@ -209,4 +218,8 @@ push_command = click.Command(
     callback=copy_command.callback,
     params=copy_command.params,
     help="The same as copy: push oci:PATH[:NAME] (or any SRC) to the registry reference DST.\n\n" + _HELP,
+    epilog=examples(
+        "regpeek push oci:./layout:app registry.example:5000/team/app:1.0",
+        "regpeek push docker-archive:app.tar registry.example:5000/team/app:1.0",
+    ),
 )
