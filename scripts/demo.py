@@ -110,7 +110,7 @@ def _tour(host: str, mirror: str, samples: Mapping[str, object], workdir: Path) 
     print("\n# ...and into an archive for an offline machine (skopeo's oci-archive: format)")
     archive = workdir / "index.tar"
     print(run("copy", f"{host}/samples/index", f"oci-archive:{archive}"), end="")
-    print("\n".join(run("inspect", "--platform", "linux/arm/v7", f"oci-archive:{archive}").splitlines()[:3]))
+    print("\n".join(run("inspect", "--platform", "linux/arm/v7", f"oci-archive:{archive}").splitlines()[:5]))
 
     print("\n# Many images at once: JSON Lines in input order, errors included")
     lines = run("inspect", *(f"{host}/{repo}" for repo in sorted(samples)), f"{host}/samples/none")
