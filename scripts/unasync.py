@@ -25,6 +25,7 @@ RULES: list[tuple[str, str]] = [
     (r"\bAsync(Blob|Image)(\w*)\b", r"\1\2"),
     (r"\bAsyncReadable\b", "SyncReadable"),
     (r"\bAsyncChunks\b", "SyncChunks"),
+    (r"\bAsyncRead\b", "SyncRead"),
     (r"\bAsyncHTTP\b", "SyncHTTP"),
     (r"\basync_client\b", "sync_client"),
     (r"\bAsyncBaseTransport\b", "BaseTransport"),

@@ -10,9 +10,10 @@ from __future__ import annotations
 
 import io
 import os
-from collections.abc import AsyncGenerator, Generator
+from collections.abc import AsyncGenerator, Awaitable, Callable, Generator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypeVar
 
 from regpeek.disk.files import open_regular
 from regpeek.disk.layout import LayoutReference
@@ -21,16 +22,19 @@ from regpeek.formats.digest import Digest
 from regpeek.formats.manifest import Descriptor, ImageManifest, Index
 from regpeek.formats.platform import Platform
 from regpeek.formats.reference import Reference, Repository
+from regpeek.formats.registriesconf import Source
 from regpeek.formats.schema1 import Schema1Manifest
 
 __all__ = [
     "AnyReference",
     "AsyncChunks",
+    "AsyncRead",
     "AsyncReadable",
     "BlobRef",
     "DownloadedBlob",
     "Resolved",
     "SyncChunks",
+    "SyncRead",
     "SyncReadable",
     "as_platform",
     "as_reference",
@@ -49,6 +53,12 @@ BlobRef = Descriptor | Digest | str
 #: The chunks of a blob on their way (the async code's name; unasync makes it :data:`SyncChunks`).
 AsyncChunks = AsyncGenerator[bytes, None]
 SyncChunks = Generator[bytes, None, None]
+
+T = TypeVar("T")
+#: One read from one source of a reference (registries.conf: a mirror, or the primary location): the
+#: async code's name; unasync makes it :data:`SyncRead`.
+AsyncRead = Callable[[Source], Awaitable[T]]
+SyncRead = Callable[[Source], T]
 
 
 def as_reference(ref: AnyReference | str) -> AnyReference:

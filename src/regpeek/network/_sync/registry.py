@@ -22,11 +22,13 @@ A blocked reference raises :class:`~regpeek.errors.BlockedError` before any requ
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
 import logging
 import os
 from collections.abc import Iterator
 from types import TracebackType
+from typing import TypeVar
 
 import httpx
 
@@ -68,7 +70,7 @@ from regpeek.network._sync.blobs import BlobMethods
 from regpeek.network._sync.http import SyncHTTP
 from regpeek.network._sync.image import Image
 from regpeek.network.auth import RegistryAuth
-from regpeek.network.common import AnyReference, BlobRef, Resolved, blob_descriptor, blob_origin
+from regpeek.network.common import AnyReference, BlobRef, Resolved, SyncRead, blob_descriptor, blob_origin
 from regpeek.network.common import as_platform as _platform
 from regpeek.network.common import as_reference as _reference
 from regpeek.network.common import as_repository as _repository
@@ -78,6 +80,8 @@ from regpeek.network.transport import HttpOptions, next_page
 __all__ = ["Client", "Resolved"]
 
 log = logging.getLogger("regpeek.registry")
+
+T = TypeVar("T")
 
 MAX_TAG_LIST = 64 * 1024 * 1024
 MAX_TAG_PAGES = 10_000
@@ -223,8 +227,22 @@ class Client(BlobMethods):
     def _served_by(self, reference: Reference | Repository, source: Source) -> None:
         self._served[_served_key(reference)] = source
 
-    def _falling_back(self, source: Source, error: RegpeekError, following: Source) -> None:
-        log.debug("%s failed: %s; trying %s", source, error, following)
+    def _from_sources(self, reference: Reference | Repository, read: SyncRead[T]) -> T:
+        """``read(source)`` for each source of ``reference`` in turn (:meth:`sources`) until one
+        answers; that source is remembered for the reference, and the last source's failure is the
+        one raised."""
+        sources = self.sources(reference)
+        for number, source in enumerate(sources):
+            try:
+                result = read(source)
+            except RegpeekError as error:
+                if number == len(sources) - 1:
+                    raise
+                log.debug("%s failed: %s; trying %s", source, error, sources[number + 1])
+                continue
+            self._served_by(reference, source)
+            return result
+        raise AssertionError("no source")  # sources is never empty
 
     def api_url(self, repo: Repository, path: str) -> httpx.URL:
         """``<scheme>://<host>/v2/<name>/<path>`` (registering the host for auth)."""
@@ -254,21 +272,13 @@ class Client(BlobMethods):
             layout = reference.open()
             entry = descriptor or layout.find(reference.name)
             return parse(layout.read_blob(entry), entry.media_type or None, entry.digest.algorithm)
-        sources = self.sources(reference)
-        for number, source in enumerate(sources):
-            try:
-                manifest = self._manifest_from(source, reference, descriptor, accept)
-            except RegpeekError as error:
-                if number == len(sources) - 1:
-                    raise
-                self._falling_back(source, error, sources[number + 1])
-                continue
-            self._served_by(reference, source)
-            return manifest
-        raise AssertionError("no source")  # sources is never empty
+        read = functools.partial(
+            self._manifest_from, reference=reference, descriptor=descriptor, accept=accept
+        )
+        return self._from_sources(reference, read)
 
     def _manifest_from(
-        self, source: Source, reference: Reference, descriptor: Descriptor | None, accept: str
+        self, source: Source, *, reference: Reference, descriptor: Descriptor | None, accept: str
     ) -> Manifest:
         repo = source.repository
         at = _at(source, reference)
@@ -371,23 +381,18 @@ class Client(BlobMethods):
         if cached is not None and descriptor.known_size in (None, len(cached)):
             return cached
         limit = MAX_MANIFEST_SIZE if descriptor.known_size is None else descriptor.size
-        sources = self.sources(origin)
-        for number, source in enumerate(sources):
-            at = _at(source, origin)
-            try:
-                _, body = self.http.get(
-                    self._url(source.repository, f"blobs/{descriptor.digest}"), {}, what + at, limit
-                )
-                verify_bytes(what + at, body, descriptor.digest, descriptor.known_size)
-            except RegpeekError as error:
-                if number == len(sources) - 1:
-                    raise
-                self._falling_back(source, error, sources[number + 1])
-                continue
-            self._served_by(origin, source)
-            self.cache.put(descriptor.digest, body)
+        named = origin  # as narrowed above, for the closure
+
+        def read(source: Source) -> bytes:
+            at = _at(source, named)
+            url = self._url(source.repository, f"blobs/{descriptor.digest}")
+            _, body = self.http.get(url, {}, what + at, limit)
+            verify_bytes(what + at, body, descriptor.digest, descriptor.known_size)
             return body
-        raise AssertionError("no source")  # sources is never empty
+
+        body = self._from_sources(origin, read)
+        self.cache.put(descriptor.digest, body)
+        return body
 
     def blob_url(self, repo: Repository, digest: Digest) -> httpx.URL:
         """Where a blob of ``repo`` itself is served (registering the host for auth): no mirror, no
@@ -413,19 +418,14 @@ class Client(BlobMethods):
         if isinstance(origin, LayoutReference):
             raise UnsupportedError("blob_size asks a registry; a layout's blob is a file")
         what = f"blob {origin.repo if isinstance(origin, Reference) else origin}@{digest}"
-        urls = self.blob_urls(origin, digest)
-        for number, url in enumerate(urls):
-            try:
-                response = self.http.head(url, {}, what)
-            except RegpeekError:
-                if number == len(urls) - 1:
-                    raise
-                continue
-            length = response.headers.get("Content-Length", "")
-            if not length.isdigit():
-                raise MalformedError(f"{what}: registry sent no usable Content-Length")
-            return int(length)
-        raise AssertionError("no source")
+
+        def head(source: Source) -> httpx.Response:
+            return self.http.head(self._url(source.repository, f"blobs/{digest}"), {}, what)
+
+        length = (self._from_sources(origin, head)).headers.get("Content-Length", "")
+        if not length.isdigit():
+            raise MalformedError(f"{what}: registry sent no usable Content-Length")
+        return int(length)
 
     def config_of(self, resolved: Resolved) -> ImageConfig:
         """The config of a resolved image: its blob, or synthesized from schema1 history.
@@ -498,26 +498,20 @@ class Client(BlobMethods):
             if isinstance(top, Index) and wanted is not None:
                 return top.select(only(wanted)).digest
             return top.digest
-        sources = self.sources(reference)
-        for number, source in enumerate(sources):
-            what = f"manifest {reference}{_at(source, reference)}"
+        image = reference  # as narrowed above, for the closure
+
+        def head(source: Source) -> tuple[httpx.Response, str] | None:
+            what = f"manifest {image}{_at(source, image)}"
+            url = self._url(source.repository, f"manifests/{image.target}")
             try:
-                response = self.http.head(
-                    self._url(source.repository, f"manifests/{reference.target}"),
-                    {"Accept": MANIFEST_ACCEPT},
-                    what,
-                )
+                return self.http.head(url, {"Accept": MANIFEST_ACCEPT}, what), what
             except (UsageError, UnsupportedError):
-                # some registries refuse HEAD (400, 405); a GET also brings the body that says why
-                return (self.fetch_manifest(reference)).digest
-            except RegpeekError as error:
-                if number == len(sources) - 1:
-                    raise
-                self._falling_back(source, error, sources[number + 1])
-                continue
-            self._served_by(reference, source)
-            return self._digest_from(reference, response, what)
-        raise AssertionError("no source")
+                return None  # some registries refuse HEAD (400, 405): a GET also brings the body saying why
+
+        answered = self._from_sources(reference, head)
+        if answered is None:
+            return (self.fetch_manifest(reference)).digest
+        return self._digest_from(reference, *answered)
 
     def _digest_from(self, reference: Reference, response: httpx.Response, what: str) -> Digest:
         header = _header_digest(response.headers.get("Docker-Content-Digest"), what)
