@@ -220,6 +220,15 @@ class Client(BlobMethods):
             found = found[found.index(served) :]
         return found
 
+    def _whole_registry(self, registry: str) -> tuple[str, Repository]:
+        """A whole registry (catalog, login): its name (``docker.io`` normalised, the host validated)
+        and a repository on the host registries.conf sends it to; BlockedError when it is blocked."""
+        name = Repository.parse(f"{registry}/x").registry
+        resolution = self.registries.host(name)
+        if resolution.blocked:
+            raise BlockedError(resolution.blocked_message(name))
+        return name, resolution.primary.repository
+
     def _primary(self, reference: Reference | Repository) -> Repository:
         """The repository listings are read from: the primary location (``location`` applied)."""
         return self._resolution(reference).primary.repository
@@ -612,16 +621,10 @@ class Client(BlobMethods):
                 yield name
 
     def _catalog_pages(self, registry: str, page_size: int | None, last: str | None) -> Iterator[list[str]]:
-        named = Repository.parse(f"{registry}/x")  # normalises docker.io and validates the host
-        resolution = self.registries.host(named.registry)
-        if resolution.blocked:
-            raise BlockedError(resolution.blocked_message(named.registry))
-        repo = resolution.primary.repository
+        name, repo = self._whole_registry(registry)
         self.auth.register(repo.api_host, repo.registry)
         url = httpx.URL(f"{self.http.scheme(repo.api_host)}://{repo.api_host}/v2/_catalog")
-        for page in self._pages(
-            _page_params(url, page_size, last), "repositories", f"catalog of {named.registry}"
-        ):
+        for page in self._pages(_page_params(url, page_size, last), "repositories", f"catalog of {name}"):
             yield page
 
     def _pages(self, first: httpx.URL, key: str, what: str) -> Iterator[list[str]]:
@@ -773,14 +776,10 @@ class Client(BlobMethods):
             BlockedError: registries.conf blocks the registry.
             RegistryUnavailableError: the registry cannot be reached.
         """
-        named = Repository.parse(f"{registry}/x")
-        resolution = self.registries.host(named.registry)
-        if resolution.blocked:
-            raise BlockedError(resolution.blocked_message(named.registry))
-        repo = resolution.primary.repository
-        self.auth.register(repo.api_host, named.registry)
+        name, repo = self._whole_registry(registry)
+        self.auth.register(repo.api_host, name)  # the credentials being checked are the name's
         url = httpx.URL(f"{self.http.scheme(repo.api_host)}://{repo.api_host}/v2/")
-        self.http.get(url, {}, f"the API root of {named.registry}", 64 * 1024)
+        self.http.get(url, {}, f"the API root of {name}", 64 * 1024)
 
 
 def _served_key(reference: Reference | Repository) -> tuple[str, bool]:
