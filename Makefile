@@ -3,7 +3,7 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 PYTEST_ARGS ?=
 
-.PHONY: setup demo test fuzz lint format bench-pull bench-copy bench-inspect bench-faults clean
+.PHONY: setup demo test fuzz lint format bench-pull bench-copy bench-inspect bench-sif bench-faults clean
 
 $(VENV)/.installed: pyproject.toml scripts/install-deps.sh
 	bash scripts/install-deps.sh
@@ -50,6 +50,9 @@ bench-copy: setup  ## regpeek copy vs skopeo copy, registry to registry (3 x 32 
 bench-inspect: setup  ## regpeek inspect vs skopeo and python-dxf through 25 ms of latency
 	$(PY) -m pip install -q --disable-pip-version-check python-dxf
 	$(PY) bench/inspect_speed.py --rounds 5
+
+bench-sif: setup  ## regpeek sif vs skopeo copy + umoci unpack + mksquashfs + siftool (2 images)
+	$(PY) bench/sif.py --rounds 3
 
 bench-faults: setup  ## every fault scenario, as a table
 	$(PY) bench/faults.py

@@ -20,16 +20,18 @@ from tests.support.registry import Registry, start_registry  # noqa: E402
 
 REGPEEK = str(Path(sys.executable).parent / "regpeek")
 _RSS_RE = re.compile(r"Maximum resident set size \(kbytes\): (\d+)")
+_CPU_RE = re.compile(r"(?:User|System) time \(seconds\): ([\d.]+)")
 
 
 @dataclass
 class Run:
     seconds: float
     peak_rss_kib: int
+    cpu_seconds: float = 0.0  # user + system, of the command and the children it waited for
 
 
 def timed(command: list[str], *, env: dict[str, str] | None = None) -> Run:
-    """Run ``command`` under ``/usr/bin/time -v``; its wall time and peak RSS (raise if it fails)."""
+    """Run ``command`` under ``/usr/bin/time -v``; its wall time, peak RSS and CPU time (raise if it fails)."""
     started = time.perf_counter()
     done = subprocess.run(
         ["/usr/bin/time", "-v", *command], capture_output=True, text=True, check=False, env=env
@@ -38,7 +40,8 @@ def timed(command: list[str], *, env: dict[str, str] | None = None) -> Run:
     if done.returncode != 0:
         raise SystemExit(f"{command[0]} failed ({done.returncode}):\n{done.stdout}\n{done.stderr}")
     match = _RSS_RE.search(done.stderr)
-    return Run(seconds, int(match.group(1)) if match else 0)
+    cpu = sum(float(value) for value in _CPU_RE.findall(done.stderr))
+    return Run(seconds, int(match.group(1)) if match else 0, cpu)
 
 
 def median(values: list[float]) -> float:

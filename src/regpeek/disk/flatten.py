@@ -45,7 +45,7 @@ from regpeek.disk.layerentry import (
     _Refused,
     _whiteout_target,
 )
-from regpeek.disk.tarstream import _content, _layer_errors, _read_tar, _tar_writer, open_layer
+from regpeek.disk.tarstream import TarSink, _content, _layer_errors, _read_tar, _tar_writer, open_layer
 from regpeek.errors import MalformedError
 
 __all__ = ["LayerOpener", "TarSink", "export_tar"]
@@ -89,19 +89,9 @@ class _LayerState:
     rereads: dict[int, _Inode] = field(default_factory=dict)
 
 
-class TarSink:
-    """Receives the entries :func:`export_tar` writes instead of a tar stream (to rewrite them)."""
-
-    def addfile(self, tarinfo: tarfile.TarInfo, fileobj: BinaryIO | None = None) -> None:
-        raise NotImplementedError
-
-    def close(self) -> None:
-        raise NotImplementedError
-
-
 class _Exporter:
     def __init__(self, out: BinaryIO | TarSink, strict: bool, limits: Limits) -> None:
-        self._out: TarSink | tarfile.TarFile = out if isinstance(out, TarSink) else _tar_writer(out)
+        self._out: TarSink = out if isinstance(out, TarSink) else _tar_writer(out)
         self.strict = strict
         self.budget = Budget(limits)
         self.report = UnpackReport()

@@ -317,7 +317,7 @@ class _PseudoRecorder(TarSink):
     ``guid(0,0) @ true``, so whatever needs nothing is root's, as in the image.
     """
 
-    def __init__(self, out: tarfile.TarFile, pseudo: BinaryIO, actions: BinaryIO) -> None:
+    def __init__(self, out: TarSink, pseudo: BinaryIO, actions: BinaryIO) -> None:
         self._out = out
         self._pseudo = pseudo
         self._actions = actions

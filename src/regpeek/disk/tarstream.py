@@ -38,7 +38,15 @@ if TYPE_CHECKING:
     from _typeshed import WriteableBuffer
     from typing_extensions import Self
 
-__all__ = ["LayerDecoder", "declared_compression", "open_layer", "scan_members", "sniff_compression"]
+__all__ = [
+    "LayerDecoder",
+    "TarSink",
+    "TarWriter",
+    "declared_compression",
+    "open_layer",
+    "scan_members",
+    "sniff_compression",
+]
 
 GZIP_MAGIC = b"\x1f\x8b"
 ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
@@ -243,8 +251,148 @@ class _StreamingTarFile(tarfile.TarFile):
     members: list[tarfile.TarInfo]
 
 
-def _tar_writer(out: BinaryIO) -> tarfile.TarFile:
-    return tarfile.open(fileobj=out, mode="w|", format=tarfile.PAX_FORMAT, errors="surrogateescape")
+class TarSink:
+    """Receives tar entries one at a time (:func:`~regpeek.disk.flatten.export_tar` writes to one)."""
+
+    def addfile(self, tarinfo: tarfile.TarInfo, fileobj: BinaryIO | None = None) -> None:
+        raise NotImplementedError
+
+    def close(self) -> None:
+        raise NotImplementedError
+
+
+_NUL = b"\0"
+_BLOCK = tarfile.BLOCKSIZE
+_RECORD = tarfile.RECORDSIZE
+_OCTAL_7 = 8**7  # the largest value + 1 of an 8-byte number field (7 octal digits and a NUL)
+_OCTAL_11 = 8**11  # of a 12-byte one
+_NO_DEVICE = _NUL * 16
+_NO_PREFIX = _NUL * 167  # prefix (155) and the 12 bytes that end the block
+_DEVICES = (tarfile.CHRTYPE, tarfile.BLKTYPE)
+
+
+def _ustar_header(info: tarfile.TarInfo) -> bytes | None:
+    """``info.tobuf(PAX_FORMAT)``'s bytes when they are a single ustar block, built directly; else None.
+
+    That is when tarfile would add no PAX header: none given, names and link targets ASCII and at most
+    100 bytes, user and group names ASCII and at most 32, owners, size and mtime integers that fit
+    their octal fields. tarfile builds the same block through a dictionary, ``copy.copy`` and a dozen
+    helper calls, which costs more than the flattening of a small file.
+    """
+    if info.pax_headers:
+        return None
+    name, linkname, uname, gname = info.name, info.linkname, info.uname, info.gname
+    uid, gid, size, mtime, mode, kind = info.uid, info.gid, info.size, info.mtime, info.mode, info.type
+    if kind == tarfile.DIRTYPE and not name.endswith("/"):
+        name += "/"
+    if not (
+        type(uid) is int
+        and type(gid) is int
+        and type(size) is int
+        and type(mtime) is int
+        and type(mode) is int
+        and 0 <= uid < _OCTAL_7
+        and 0 <= gid < _OCTAL_7
+        and 0 <= size < _OCTAL_11
+        and 0 <= mtime < _OCTAL_11
+        and type(kind) is bytes
+        and len(kind) == 1
+        and isinstance(name, str)
+        and isinstance(linkname, str)
+        and isinstance(uname, str)
+        and isinstance(gname, str)
+        and len(name) <= 100
+        and len(linkname) <= 100
+        and len(uname) <= 32
+        and len(gname) <= 32
+        and name.isascii()
+        and linkname.isascii()
+        and uname.isascii()
+        and gname.isascii()
+    ):
+        return None
+    if kind in _DEVICES:
+        major, minor = info.devmajor, info.devminor
+        if not (
+            type(major) is int and type(minor) is int and 0 <= major < _OCTAL_7 and 0 <= minor < _OCTAL_7
+        ):
+            return None
+        devices = b"%07o\0%07o\0" % (major, minor)
+    else:
+        devices = _NO_DEVICE
+    header = b"".join(
+        (
+            name.encode("ascii").ljust(100, _NUL),
+            b"%07o\0%07o\0%07o\0%011o\0%011o\0        " % (mode & 0o7777, uid, gid, size, mtime),
+            kind,
+            linkname.encode("ascii").ljust(100, _NUL),
+            b"ustar\x0000",
+            uname.encode("ascii").ljust(32, _NUL),
+            gname.encode("ascii").ljust(32, _NUL),
+            devices,
+            _NO_PREFIX,
+        )
+    )
+    return header[:148] + b"%06o\0" % sum(header) + header[155:]
+
+
+class TarWriter(TarSink):
+    """Writes a PAX tar stream to ``out`` byte for byte as ``tarfile.open(fileobj=out, mode="w|",
+    format=PAX_FORMAT, errors="surrogateescape")`` does, with less work per entry.
+
+    Headers that need no PAX record are built directly (:func:`_ustar_header`), any other by tarfile;
+    content is copied in large chunks, and the output goes to ``out`` in writes of about ``flush_size``
+    bytes. Like tarfile's, :meth:`close` ends the archive (two zero blocks, padded to a 10 KiB record)
+    and leaves ``out`` open; members are not remembered.
+    """
+
+    def __init__(self, out: BinaryIO, *, flush_size: int = CHUNK) -> None:
+        self._out = out
+        self._pending = bytearray()
+        self._flush_size = flush_size
+        self._offset = 0
+        self.closed = False
+
+    def _write(self, data: bytes | bytearray | memoryview) -> None:
+        self._pending += data
+        if len(self._pending) >= self._flush_size:
+            self._out.write(self._pending)
+            self._pending = bytearray()
+
+    def addfile(self, tarinfo: tarfile.TarInfo, fileobj: BinaryIO | None = None) -> None:
+        if self.closed:
+            raise OSError("TarWriter is closed")
+        header = _ustar_header(tarinfo)
+        if header is None:
+            header = tarinfo.tobuf(tarfile.PAX_FORMAT, tarfile.ENCODING, "surrogateescape")
+        self._write(header)
+        self._offset += len(header)
+        if fileobj is None:
+            return
+        remaining = size = tarinfo.size
+        while remaining:
+            data = fileobj.read(min(remaining, CHUNK))
+            if not data:
+                raise OSError("unexpected end of data")
+            self._write(data)
+            remaining -= len(data)
+        padding = -size % _BLOCK
+        if padding:
+            self._write(_NUL * padding)
+        self._offset += size + padding
+
+    def close(self) -> None:
+        if self.closed:
+            return
+        self.closed = True
+        end = self._offset + 2 * _BLOCK
+        self._pending += _NUL * (2 * _BLOCK + (-end % _RECORD))
+        self._out.write(self._pending)
+        self._pending = bytearray()
+
+
+def _tar_writer(out: BinaryIO) -> TarWriter:
+    return TarWriter(out)
 
 
 def _members(tar: _StreamingTarFile) -> Iterator[tarfile.TarInfo]:
