@@ -6,7 +6,7 @@ import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
@@ -15,6 +15,9 @@ from regpeek.disk.cache import Cache
 from regpeek.errors import UsageError
 from regpeek.network._sync.registry import Client
 from regpeek.network.transport import HttpOptions
+
+if TYPE_CHECKING:
+    from regpeek.cluster import ClientSpec
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -70,6 +73,31 @@ class Settings:
             "platform": self.platform,
             "cache": self.cache(),
         }
+
+    def client_spec(self, *, cache_dir: str | None, worker: bool = False) -> ClientSpec:
+        """The client settings as plain data for worker processes or Dask workers
+        (:class:`regpeek.cluster.ClientSpec`): ``cache_dir`` is the workers' cache, None for their
+        own default when ``worker`` (a Dask worker), else this process's ``--cache-dir`` or default."""
+        from regpeek.cluster import ClientSpec
+        from regpeek.disk.cache import default_cache_dir
+
+        arguments = self.client_arguments()  # reads --password-stdin once, checks the cache directory
+        options: HttpOptions = arguments["options"]
+        if cache_dir is None and not worker and not self.no_cache:
+            cache_dir = self.cache_dir or str(default_cache_dir())
+        return ClientSpec(
+            username=arguments["username"],
+            password=arguments["password"],
+            authfile=arguments["authfile"],
+            platform=self.platform,
+            timeout=options.timeout,
+            ca_file=options.ca_file,
+            insecure=options.insecure,
+            plain_http=options.plain_http,
+            retries=options.retries,
+            cache_dir=cache_dir,
+            no_cache=self.no_cache,
+        )
 
     def cache(self) -> Cache:
         """The on-disk cache of manifests, configs and layers (``--cache-dir``, ``$REGPEEK_CACHE_DIR``,
