@@ -1,4 +1,4 @@
-"""``regpeek tags`` and ``regpeek catalog``: names from paginated listings."""
+"""``regpeek tags``: a repository's tags, from paginated listings (``catalog`` is in ``catalog.py``)."""
 
 from __future__ import annotations
 
@@ -24,19 +24,3 @@ def tags_command(settings: Settings, repository: str, as_json: bool) -> None:
         return
     for tag in listing.names:
         echo(tag)
-
-
-@click.command("catalog")
-@click.argument("registry")
-@click.option("--page-size", "-n", type=click.IntRange(1, 1000), help="Repositories asked for per page.")
-@click.option("--json", "as_json", is_flag=True, help="Print a JSON object with the repositories and pages.")
-@registry_options(platform=False)
-def catalog_command(settings: Settings, registry: str, page_size: int | None, as_json: bool) -> None:
-    """Print every repository of REGISTRY (/v2/_catalog), following pagination."""
-    with session(settings) as client:
-        listing = client.catalog(registry, page_size)
-    if as_json:
-        echo_json(listing.to_dict("repositories"))
-        return
-    for name in listing.names:
-        echo(name)
