@@ -184,7 +184,9 @@ async def _read_child(walk: _Walk, scan: RepositoryScan, repo: Repository, entry
     if isinstance(child, Index):
         scan.manifests.append(_manifest_row(child, repo, "index", None, None))
         return  # an index in an index: recorded, not followed (no registry client follows it either)
-    await _read_image(walk, scan, repo, child, entry.platform, "attestation" if entry.is_attestation else "image")
+    await _read_image(
+        walk, scan, repo, child, entry.platform, "attestation" if entry.is_attestation else "image"
+    )
 
 
 def _manifest_row(manifest: Manifest, repo: Repository, kind: str, platform: Platform | None,
@@ -211,13 +213,15 @@ async def _read_image(walk: _Walk, scan: RepositoryScan, repo: Repository, manif
         newest = manifest.newest
         schema1_platform = Platform("linux", manifest.architecture) if manifest.architecture else None
         created = utc_time(newest.get("created") if isinstance(newest.get("created"), str) else None)
-        scan.manifests.append(_manifest_row(manifest, repo, "schema1", platform or schema1_platform, None, created))
+        scan.manifests.append(
+            _manifest_row(manifest, repo, "schema1", platform or schema1_platform, None, created)
+        )
         position = 0
-        for layer in manifest.layers:
-            if layer.throwaway:
+        for fs_layer in manifest.layers:
+            if fs_layer.throwaway:
                 continue
-            scan.layers.append((str(layer.blob_sum), None, mt.DOCKER_LAYER))
-            scan.manifest_layers.append((str(manifest.digest), str(layer.blob_sum), position))
+            scan.layers.append((str(fs_layer.blob_sum), None, mt.DOCKER_LAYER))
+            scan.manifest_layers.append((str(manifest.digest), str(fs_layer.blob_sum), position))
             position += 1
         return
     if not isinstance(manifest, ImageManifest):
@@ -425,7 +429,7 @@ def _scans(spec: ClientSpec, registry: str, names: list[str], known: tuple[froze
             client.submit(scan_partition, spec, registry, part, shared, jobs, pure=False, retries=1)
             for part in _partitions(names, workers * 4)
         ]
-        for future in distributed.as_completed(futures):
+        for future in distributed.as_completed(futures):  # type: ignore[no-untyped-call]
             yield from future.result()
             future.release()
 

@@ -267,7 +267,7 @@ def dask_client(address: str) -> DaskClient:
             "--dask needs the dask extra (dask.distributed): pip install 'regpeek[dask]'"
         ) from None
     try:
-        return DaskClientClass(address, timeout=30, set_as_default=False)
+        return DaskClientClass(address, timeout=30, set_as_default=False)  # type: ignore[no-untyped-call]
     except (OSError, TimeoutError) as error:
         raise LocalError(f"cannot reach the Dask scheduler at {address}: {error}") from None
 
@@ -291,7 +291,7 @@ def run_ordered_dask(
     """
     import uuid
 
-    threads = sum(client.nthreads().values()) or 1
+    threads = sum(client.nthreads().values()) or 1  # type: ignore[no-untyped-call]
     size = max(window or 4 * threads, 8)
     run = uuid.uuid4().hex[:12]
     pending: collections.deque[tuple[T, Any]] = collections.deque()

@@ -80,12 +80,16 @@ def _error(reference: str, error: BaseException) -> SifOutcome:
     kind = error.kind if isinstance(error, RegpeekError) else "internal"
     code = exit_code_for(error)
     message = str(error) or type(error).__name__
-    return SifOutcome(reference, {"reference": reference, "error": {"code": code, "kind": kind, "message": message}}, code)
+    return SifOutcome(
+        reference, {"reference": reference, "error": {"code": code, "kind": kind, "message": message}}, code
+    )
 
 
 def lost(reference: str, error: BaseException) -> SifOutcome:
     """The outcome of a reference whose worker kept dying (exit 7)."""
-    return _error(reference, LocalError(f"the worker building {reference} was lost: {error or type(error).__name__}"))
+    return _error(
+        reference, LocalError(f"the worker building {reference} was lost: {error or type(error).__name__}")
+    )
 
 
 def built_from(path: Path) -> tuple[Digest, dict[str, Any]] | None:

@@ -14,28 +14,29 @@ from regpeek.cli.scrub import remember_secrets, scrub
 from regpeek.formats.catalogschema import QUERIES
 
 
-class _CatalogGroup(click.Group):
-    """``catalog REGISTRY ...`` runs the walk (the command's first form); ``catalog query ...`` the query."""
+class _CatalogCommand(click.Command):
+    """``catalog REGISTRY ...`` (this command), or ``catalog query ...``: the query command then runs
+    with the rest of the arguments."""
 
     def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
-        if not args or args[0] not in self.commands:
-            args = ["walk", *args]
+        if args and args[0] == "query":
+            ctx.meta["regpeek.query"] = args[1:]
+            return []
         return super().parse_args(ctx, args)
 
-    def format_help(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
-        walk = self.commands["walk"]
-        with click.Context(walk, info_name=ctx.info_name, parent=ctx.parent) as inner:
-            walk.format_help(inner, formatter)
+    def invoke(self, ctx: click.Context) -> Any:
+        query = ctx.meta.get("regpeek.query")
+        if query is None:
+            return super().invoke(ctx)
+        with query_command.make_context("catalog query", list(query), parent=ctx.parent) as inner:
+            return query_command.invoke(inner)
 
 
-@click.group("catalog", cls=_CatalogGroup)
-def catalog_group() -> None:
-    """A registry's repositories, or its whole catalogue in SQLite."""
-
-
-@catalog_group.command("walk")
+@click.command("catalog", cls=_CatalogCommand)
 @click.argument("registry")
-@click.option("--db", "database", type=click.Path(dir_okay=False), help="Walk everything into this SQLite file.")
+@click.option(
+    "--db", "database", type=click.Path(dir_okay=False), help="Walk everything into this SQLite file."
+)
 @click.option(
     "--repository",
     "repositories",
@@ -45,7 +46,12 @@ def catalog_group() -> None:
 )
 @click.option("--repository-prefix", metavar="P", help="Only repositories whose name starts with P.")
 @click.option(
-    "--jobs", "-j", type=click.IntRange(1, 256), default=16, show_default=True, help="Requests at once (--db)."
+    "--jobs",
+    "-j",
+    type=click.IntRange(1, 256),
+    default=16,
+    show_default=True,
+    help="Requests at once (--db).",
 )
 @click.option(
     "--dask",
@@ -61,9 +67,11 @@ def catalog_group() -> None:
     help="Also write every table as DIR/<table>.parquet (--db; needs regpeek[parquet]).",
 )
 @click.option("--page-size", "-n", type=click.IntRange(1, 1000), help="Repositories asked for per page.")
-@click.option("--json", "as_json", is_flag=True, help="Print a JSON object (the names and pages, or the run).")
+@click.option(
+    "--json", "as_json", is_flag=True, help="Print a JSON object (the names and pages, or the run)."
+)
 @registry_options(platform=False)
-def walk_command(
+def catalog_command(
     settings: Settings,
     registry: str,
     database: str | None,
@@ -131,14 +139,16 @@ def walk_command(
             f"{result.tag_requests} tags resolved, in {result.seconds:.1f}s -> {result.database}"
         )
         for error in result.errors:
-            where = "/".join(str(part) for part in (error["repository"], error["tag"] or error["digest"]) if part)
+            where = "/".join(
+                str(part) for part in (error["repository"], error["tag"] or error["digest"]) if part
+            )
             echo(scrub(f"regpeek: warning: {where}: {error['message']}"), err=True)
     if result.exit_code:
         sys.exit(result.exit_code)
 
 
-@catalog_group.command("query")
-@click.argument("name", type=click.Choice(list(QUERIES)))
+@click.command("query")
+@click.argument("name", metavar="NAME", type=click.Choice(list(QUERIES)))
 @click.option("--db", "database", required=True, type=click.Path(dir_okay=False), help="The catalogue.")
 @click.option("--layer", metavar="DIGEST", help="shared-layer: the layer's digest.")
 @click.option("--image", metavar="DIGEST|REPOSITORY:TAG", help="shared-base: the base image.")

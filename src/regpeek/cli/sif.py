@@ -94,8 +94,8 @@ def _stages(show: bool) -> Iterator[StageCallback | None]:
 def sif_command(
     settings: Settings,
     size_limit: SizeLimit,
-    source: str,
-    out: str,
+    source: str | None,
+    out: str | None,
     sandbox: bool,
     compression: str,
     squashfs_tool: str,

@@ -45,7 +45,8 @@ class CatalogDB:
                 for statement in schema_sql():
                     self.db.execute(statement)
                 self.db.execute(
-                    "INSERT OR IGNORE INTO meta (key, value) VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),)
+                    "INSERT OR IGNORE INTO meta (key, value) VALUES ('schema_version', ?)",
+                    (str(SCHEMA_VERSION),),
                 )
         except sqlite3.DatabaseError as error:
             raise LocalError(f"cannot use {self.path} as a catalogue: {error}") from None
@@ -135,8 +136,14 @@ class CatalogDB:
                     (run_id, scan.repository, tag, digest, code, kind, message),
                 )
                 result.errors.append(
-                    {"repository": scan.repository, "tag": tag, "digest": digest, "code": code,
-                     "kind": kind, "message": message}  # fmt: skip
+                    {
+                        "repository": scan.repository,
+                        "tag": tag,
+                        "digest": digest,
+                        "code": code,
+                        "kind": kind,
+                        "message": message,
+                    }
                 )
             if "*" in scan.failed_tags:  # the listing itself failed: nothing is known to be gone
                 return
@@ -153,14 +160,17 @@ class CatalogDB:
     def _event(self, run_id: int, repository: str, tag: str, event: str, old: str | None,
                new: str | None, now: str) -> None:  # fmt: skip
         self.db.execute(
-            "INSERT INTO tag_events VALUES (?, ?, ?, ?, ?, ?, ?)", (run_id, repository, tag, event, old, new, now)
+            "INSERT INTO tag_events VALUES (?, ?, ?, ?, ?, ?, ?)",
+            (run_id, repository, tag, event, old, new, now),
         )
 
     def _compare_tags(self, scan: RepositoryScan, run_id: int, now: str, result: CatalogResult) -> None:
         db = self.db
         existing = {
             row[0]: (row[1], row[2])
-            for row in db.execute("SELECT tag, digest, gone_at FROM tags WHERE repository = ?", (scan.repository,))
+            for row in db.execute(
+                "SELECT tag, digest, gone_at FROM tags WHERE repository = ?", (scan.repository,)
+            )
         }
         result.tags += len(scan.tags)
         for tag, digest in scan.tags:
@@ -194,7 +204,9 @@ class CatalogDB:
 
     def _tag_gone(self, repository: str, tag: str, digest: str, run_id: int, now: str,
                   result: CatalogResult) -> None:  # fmt: skip
-        self.db.execute("UPDATE tags SET gone_at = ? WHERE repository = ? AND tag = ?", (now, repository, tag))
+        self.db.execute(
+            "UPDATE tags SET gone_at = ? WHERE repository = ? AND tag = ?", (now, repository, tag)
+        )
         self._event(run_id, repository, tag, "gone", digest, None, now)
         result.gone += 1
 
@@ -233,7 +245,9 @@ class CatalogDB:
             import pyarrow as pa
             import pyarrow.parquet as pq
         except ImportError:
-            raise UsageError("--parquet needs the parquet extra (pyarrow): pip install 'regpeek[parquet]'") from None
+            raise UsageError(
+                "--parquet needs the parquet extra (pyarrow): pip install 'regpeek[parquet]'"
+            ) from None
         directory.mkdir(parents=True, exist_ok=True)
         written = []
         kinds = {"INTEGER": pa.int64(), "TEXT": pa.string()}
@@ -253,7 +267,9 @@ class CatalogDB:
         return written
 
 
-def run_query(path: Path | str, name: str, parameters: Mapping[str, Any]) -> tuple[list[str], list[tuple[Any, ...]]]:
+def run_query(
+    path: Path | str, name: str, parameters: Mapping[str, Any]
+) -> tuple[list[str], list[tuple[Any, ...]]]:
     """Run the named query (:data:`regpeek.formats.catalogschema.QUERIES`) on the catalogue at ``path``."""
     query = QUERIES.get(name)
     if query is None:
