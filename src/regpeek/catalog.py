@@ -62,7 +62,11 @@ def utc_time(value: str | None) -> str | None:
             return text
     if parsed.tzinfo is None:
         parsed = parsed.replace(tzinfo=datetime.timezone.utc)
-    return parsed.astimezone(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    try:
+        utc = parsed.astimezone(datetime.timezone.utc)
+    except OverflowError:  # year 1 east of UTC
+        return text
+    return f"{utc.year:04d}-{utc.month:02d}-{utc.day:02d}T{utc.hour:02d}:{utc.minute:02d}:{utc.second:02d}Z"
 
 
 def now_text() -> str:

@@ -18,6 +18,7 @@ from __future__ import annotations
 import collections
 import concurrent.futures
 import contextlib
+import itertools
 import multiprocessing
 import os
 import signal
@@ -139,10 +140,22 @@ def _on_sigint(signum: int, frame: FrameType | None) -> None:
     raise KeyboardInterrupt
 
 
-def worker_init() -> None:
+_STARTED: Any = None
+
+
+def worker_init(started: Any = None) -> None:
     """Run in each local worker process first: SIGINT interrupts the task at hand (its ``finally``
-    blocks remove temporary files) and stops the worker from taking another one."""
+    blocks remove temporary files) and stops the worker from taking another one. ``started`` is a
+    queue on which each task's number is put as it starts."""
+    global _STARTED
+    _STARTED = started
     signal.signal(signal.SIGINT, _on_sigint)
+
+
+def _tracked(function: Callable[[T], R], number: int, item: T) -> R:
+    if _STARTED is not None:
+        _STARTED.put(number)
+    return function(item)
 
 
 @dataclass
@@ -150,6 +163,7 @@ class _Slot(Generic[T, R]):
     item: T
     future: concurrent.futures.Future[R]
     attempts: int
+    number: int
 
 
 class _Pool(Generic[T, R]):
@@ -159,20 +173,30 @@ class _Pool(Generic[T, R]):
         self.function = function
         self.jobs = jobs
         self.context = multiprocessing.get_context("spawn")
+        self.started = self.context.SimpleQueue()
+        self.numbers = itertools.count()
         self.executor = self._new()
 
     def _new(self) -> concurrent.futures.ProcessPoolExecutor:
         return concurrent.futures.ProcessPoolExecutor(
-            max_workers=self.jobs, mp_context=self.context, initializer=worker_init
+            max_workers=self.jobs, mp_context=self.context, initializer=worker_init, initargs=(self.started,)
         )
 
     def submit(self, item: T, attempts: int = 0) -> _Slot[T, R]:
+        number = next(self.numbers)
         try:
-            future = self.executor.submit(self.function, item)
+            future = self.executor.submit(_tracked, self.function, number, item)
         except concurrent.futures.BrokenExecutor:
             self.renew()
-            future = self.executor.submit(self.function, item)
-        return _Slot(item, future, attempts)
+            future = self.executor.submit(_tracked, self.function, number, item)
+        return _Slot(item, future, attempts, number)
+
+    def drain_started(self) -> set[int]:
+        """The numbers of the tasks that started since the last call."""
+        numbers = set()
+        while not self.started.empty():
+            numbers.add(self.started.get())
+        return numbers
 
     def renew(self) -> None:
         self.executor.shutdown(wait=False, cancel_futures=True)
@@ -203,7 +227,8 @@ def run_ordered(
 
     At most ``window`` (default ``4 * jobs``) items are in flight or waiting to be yielded. A worker
     process that dies (killed, out of memory) breaks the pool: it is replaced and the items it held
-    are tried again, up to :data:`LOCAL_RETRIES` times each; then ``lost(item, error)`` stands for
+    are tried again, up to :data:`LOCAL_RETRIES` times each (a try counts for the items that had
+    started in the broken pool: one of them killed it); then ``lost(item, error)`` stands for
     the result. Ctrl-C (or SIGINT to this process) interrupts the workers too: their temporary files
     are removed, and ``KeyboardInterrupt`` is raised here once they have stopped.
     """
@@ -221,21 +246,24 @@ def run_ordered(
                 try:
                     result = slot.future.result()
                 except concurrent.futures.BrokenExecutor as error:
-                    # every unfinished future of the broken pool failed: run them again in a new one
+                    # every unfinished future of the broken pool failed: run them again in a new one;
+                    # a try counts only for the tasks that had started (one of them killed the pool)
                     pool.renew()
+                    started = pool.drain_started()
                     survivors = list(pending)
                     pending.clear()
                     for old in survivors:
+                        charged = old.attempts + (1 if old.number in started else 0)
                         if old.future.done() and not isinstance(
                             old.future.exception(), concurrent.futures.BrokenExecutor
                         ):
                             pending.append(old)
-                        elif old.attempts >= LOCAL_RETRIES:
+                        elif charged > LOCAL_RETRIES:
                             failed: concurrent.futures.Future[R] = concurrent.futures.Future()
                             failed.set_result(lost(old.item, error))
-                            pending.append(_Slot(old.item, failed, old.attempts))
+                            pending.append(_Slot(old.item, failed, charged, old.number))
                         else:
-                            pending.append(pool.submit(old.item, old.attempts + 1))
+                            pending.append(pool.submit(old.item, charged))
                     continue
                 pending.popleft()
                 return result

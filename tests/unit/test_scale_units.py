@@ -1,0 +1,164 @@
+"""The pure and local pieces of the scale features: SIF names, the catalogue's schema and queries,
+catalogue times, and the ordered worker-process runner (a worker that dies is replaced)."""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+from pathlib import Path
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from regpeek.catalog import utc_time
+from regpeek.cluster import LOCAL_RETRIES, run_ordered
+from regpeek.formats.catalogschema import QUERIES, TABLES, schema_sql
+from regpeek.formats.reference import Reference
+from regpeek.formats.sifname import MAX_NAME, SUFFIX, reference_of_name, sif_file_name
+from tests.unit.strategies import references
+
+HEX = "0123456789abcdef" * 4
+
+
+@pytest.mark.parametrize(
+    ("reference", "name"),
+    [
+        ("alpine:3.20", "docker.io_library_alpine+3.20.sif"),
+        ("localhost:5000/team/my_app:v1", "localhost+5000_team_my__app+v1.sif"),
+        (f"ghcr.io/org/app@sha256:{HEX}", f"ghcr.io_org_app@sha256-{HEX}.sif"),
+        (f"ghcr.io/org/app:1.2@sha256:{HEX}", f"ghcr.io_org_app+1.2@sha256-{HEX}.sif"),
+        ("[::1]:5000/a/b__c:_x", "[++1]+5000_a_b____c+_x.sif"),
+    ],
+)
+def test_documented_names(reference: str, name: str) -> None:
+    assert sif_file_name(reference) == name
+    assert reference_of_name(name) == str(Reference.parse(reference))
+
+
+@given(references())
+@settings(max_examples=300)
+def test_every_name_gives_back_its_reference(reference: Reference) -> None:
+    name = sif_file_name(reference)
+    assert "/" not in name and name.endswith(SUFFIX) and len(name.encode()) <= MAX_NAME + 40
+    if "~" not in name:
+        assert reference_of_name(name) == str(reference)
+
+
+@given(references(), references())
+@settings(max_examples=300)
+def test_two_references_never_share_a_name(first: Reference, second: Reference) -> None:
+    if str(first) != str(second):
+        assert sif_file_name(first) != sif_file_name(second)
+
+
+def test_the_confusable_pairs_differ() -> None:
+    """A "/" and a ":" or an "_" in a path would meet in a lossy scheme; not in this one."""
+    pairs = [
+        (f"localhost/a/b/3.20@sha256:{HEX}", f"localhost/a/b:3.20@sha256:{HEX}"),
+        ("localhost/a/b_c:t", "localhost/a_b/c:t"),
+        ("localhost:5000/a:t", "localhost/5000/a:t"),
+    ]
+    for one, other in pairs:
+        assert sif_file_name(one) != sif_file_name(other)
+
+
+def test_a_very_long_reference_gets_a_short_distinct_name() -> None:
+    long_repository = "/".join(["component" * 5] * 5)
+    one = sif_file_name(f"example.com/{long_repository}:v1")
+    other = sif_file_name(f"example.com/{long_repository}:v2")
+    assert one != other and "~" in one and len(one.encode()) < 255
+    with pytest.raises(ValueError, match="not a name"):
+        reference_of_name(one)
+
+
+def test_the_schema_creates_every_table_and_every_query_runs() -> None:
+    db = sqlite3.connect(":memory:")
+    for statement in schema_sql():
+        db.execute(statement)
+    for statement in schema_sql():  # a second time on an existing catalogue: nothing to do
+        db.execute(statement)
+    names = {row[0] for row in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+    assert names == set(TABLES)
+    documented = {
+        "repositories": ["name"],
+        "tags": ["repository", "tag", "digest", "seen_at"],
+        "manifests": ["digest", "media_type", "size", "kind", "platform_os", "platform_architecture",
+                      "platform_variant", "config_digest", "created"],
+        "index_entries": ["index_digest", "manifest_digest", "position"],
+        "layers": ["digest", "size", "media_type"],
+        "manifest_layers": ["manifest_digest", "layer_digest", "position"],
+        "configs": ["digest", "created", "author", "env_json", "labels_json", "entrypoint_json", "cmd_json"],
+    }  # fmt: skip
+    for table, columns in documented.items():
+        have = [row[1] for row in db.execute(f"PRAGMA table_info({table})")]
+        assert have[: len(columns)] == columns, table
+    for name, query in QUERIES.items():
+        parameters = dict.fromkeys(query.parameters, "x")
+        if "limit" in parameters:
+            parameters["limit"] = 5
+        assert db.execute(query.sql, parameters).fetchall() == [], name
+
+
+@pytest.mark.parametrize(
+    ("text", "utc"),
+    [
+        ("2024-05-01T12:00:00Z", "2024-05-01T12:00:00Z"),
+        ("2024-05-01T14:00:00.123456789+02:00", "2024-05-01T12:00:00Z"),
+        ("2024-05-01T12:00:00.5Z", "2024-05-01T12:00:00Z"),
+        ("0001-01-01T00:00:00Z", "0001-01-01T00:00:00Z"),
+        ("yesterday", "yesterday"),
+        (None, None),
+    ],
+)
+def test_times_are_stored_in_utc(text: str | None, utc: str | None) -> None:
+    assert utc_time(text) == utc
+
+
+# -- the ordered runner (spawned worker processes: module-level functions) --------------------------------
+def _square(n: int) -> int:
+    return n * n
+
+
+def _die_once(item: tuple[str, int]) -> int:
+    """Kill this worker process the first time an item is seen (a marker file remembers)."""
+    directory, n = item
+    marker = Path(directory) / f"seen-{n}"
+    if n in (3, 8) and not marker.exists():
+        marker.write_text("x")
+        os._exit(9)
+    return n
+
+
+def _always_die(item: tuple[str, int]) -> int:
+    directory, n = item
+    if n == 2:
+        (Path(directory) / f"attempt-{os.getpid()}").write_text("x")
+        os._exit(9)
+    return n
+
+
+def test_results_come_in_input_order() -> None:
+    results = list(run_ordered(_square, range(30), jobs=2, lost=lambda item, error: -1, window=3))
+    assert results == [n * n for n in range(30)]
+
+
+def test_a_dead_worker_is_replaced_and_its_items_run_again(tmp_path: Path) -> None:
+    items = [(str(tmp_path), n) for n in range(10)]
+    assert list(run_ordered(_die_once, items, jobs=2, lost=lambda item, error: -1)) == list(range(10))
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["seen-3", "seen-8"]
+
+
+def test_an_item_that_keeps_killing_its_worker_is_given_up(tmp_path: Path) -> None:
+    items = [(str(tmp_path), n) for n in range(4)]
+    results = list(run_ordered(_always_die, items, jobs=1, lost=lambda item, error: -item[1]))
+    assert results == [0, 1, -2, 3]
+    assert len(list(tmp_path.iterdir())) == LOCAL_RETRIES + 1
+
+
+@given(st.integers(1, 3))
+@settings(max_examples=3, deadline=None)
+def test_jobs_must_be_positive(jobs: int) -> None:
+    assert list(run_ordered(_square, [2], jobs=jobs, lost=lambda item, error: -1)) == [4]
+    with pytest.raises(ValueError, match="at least 1"):
+        list(run_ordered(_square, [2], jobs=0, lost=lambda item, error: -1))
