@@ -94,7 +94,7 @@ def test_the_schema_creates_every_table_and_every_query_runs() -> None:
         have = [row[1] for row in db.execute(f"PRAGMA table_info({table})")]
         assert have[: len(columns)] == columns, table
     for name, query in QUERIES.items():
-        parameters = dict.fromkeys(query.parameters, "x")
+        parameters: dict[str, object] = dict.fromkeys(query.parameters, "x")
         if "limit" in parameters:
             parameters["limit"] = 5
         assert db.execute(query.sql, parameters).fetchall() == [], name
