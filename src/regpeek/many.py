@@ -38,6 +38,7 @@ from regpeek.disk.files import held_claim
 from regpeek.errors import LocalError, RegpeekError, exit_code_for
 from regpeek.formats.digest import Digest
 from regpeek.formats.reference import Reference
+from regpeek.formats.schema1 import Schema1Manifest
 from regpeek.formats.sifname import sif_file_name
 
 __all__ = ["SifOutcome", "SifTask", "build_into", "build_many", "built_from"]
@@ -152,12 +153,15 @@ def build_into(task: SifTask, reference: str) -> SifOutcome:
             with _name_claim(out_dir, name):
                 existing = None if task.force else built_from(path)
                 if existing is not None and existing[0] == wanted:
+                    # a schema1 image's SIF holds a converted manifest whose digest the SIF does not record
+                    converted = isinstance(resolved.manifest, Schema1Manifest)
                     return SifOutcome(
                         reference,
                         {
                             "reference": str(parsed),
                             "path": str(path),
                             **existing[1],
+                            "digest": None if converted else str(wanted),
                             "seconds": round(time.monotonic() - started, 3),
                             "status": "skipped",
                         },
