@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import sqlite3
 from collections import Counter
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -20,12 +21,9 @@ from tests.support.registry import Registry, start_registry
 
 
 @pytest.fixture(scope="module")
-def catalogued(tmp_path_factory: pytest.TempPathFactory) -> tuple[Registry, Catalogue]:
-    registry = start_registry(tmp_path_factory.mktemp("catalog-registry"), schema1=True)
-    try:
-        yield registry, push_catalogue(registry, schema1=True)  # type: ignore[misc]
-    finally:
-        registry.stop()
+def catalogued(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Registry, Catalogue]]:
+    with start_registry(tmp_path_factory.mktemp("catalog-registry"), schema1=True) as registry:
+        yield registry, push_catalogue(registry, schema1=True)
 
 
 def walk(registry: Registry, db: Path, *extra: str) -> dict[str, Any]:
