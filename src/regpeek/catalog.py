@@ -433,7 +433,7 @@ def _scans(spec: ClientSpec, registry: str, names: list[str], known: tuple[froze
             client.submit(scan_partition, spec, registry, part, shared, jobs, pure=False, retries=1)
             for part in _partitions(names, workers * 4)
         ]
-        for future in distributed.as_completed(futures):  # type: ignore[no-untyped-call]
+        for future in distributed.as_completed(futures, loop=client.loop):  # type: ignore[no-untyped-call]
             yield from future.result()
             future.release()
 
