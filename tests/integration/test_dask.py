@@ -92,7 +92,9 @@ def test_many_sifs_on_dask_as_locally(
     environment = {**os.environ, "REGPEEK_DASK_SCHEDULER": cluster.scheduler_address}
     command = [part for part in sif_command(refs, out, cluster, tmp_path / "worker-cache")
                if part not in ("--dask", cluster.scheduler_address)]  # fmt: skip
-    again = subprocess.run(command, capture_output=True, text=True, timeout=TIMEOUT, env=environment)
+    again = subprocess.run(
+        command, capture_output=True, text=True, timeout=TIMEOUT, env=environment, check=False
+    )
     assert [json.loads(line).get("status") for line in again.stdout.splitlines()] == [
         None if ref == many.missing else "skipped" for ref in many.references[:10]
     ]
@@ -175,5 +177,7 @@ def test_without_the_extra_dask_is_exit_2_naming_it(tmp_path: Path) -> None:
         f"sys.exit(main(['sif', '--from-file', {str(refs)!r}, '--out-dir', {str(tmp_path / 'out')!r},"
         " '--dask', 'tcp://127.0.0.1:1']))\n"
     )
-    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60)
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=60, check=False
+    )
     assert done.returncode == 2 and "pip install 'regpeek[dask]'" in done.stderr
