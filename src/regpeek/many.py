@@ -59,6 +59,7 @@ class SifTask:
     allow_nondistributable: bool = False
     max_size: int | None = None
     no_size_limit: bool = False
+    processors: int | None = None  # CPUs each squashfs tool may use (None: all the worker may use)
 
 
 @dataclass(frozen=True)
@@ -141,6 +142,9 @@ def build_into(task: SifTask, reference: str) -> SifOutcome:
     """
     if interrupted():
         raise KeyboardInterrupt
+    from regpeek.disk import squashfs
+
+    squashfs.PROCESSORS = task.processors
     started = time.monotonic()
     try:
         parsed = Reference.parse(reference)

@@ -11,6 +11,7 @@ from regpeek.cli.options import Settings, SizeLimit
 from regpeek.cli.output import echo, json_line
 from regpeek.cli.scrub import remember_secrets, scrub
 from regpeek.disk.squashfs import find_tool
+from regpeek.disk.squashfs import jobs as squashfs_jobs
 from regpeek.errors import LocalError
 
 
@@ -51,6 +52,8 @@ def build_lines(
         allow_nondistributable=allow_nondistributable,
         max_size=size_limit.max_size,
         no_size_limit=size_limit.unlimited,
+        # local workers share this machine's CPUs; a Dask worker's tool uses what that worker may
+        processors=None if dask is not None else max(1, squashfs_jobs() // jobs),
     )
     started = time.monotonic()
     counts = {"built": 0, "skipped": 0, "error": 0}
