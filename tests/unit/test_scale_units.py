@@ -162,3 +162,37 @@ def test_jobs_must_be_positive(jobs: int) -> None:
     assert list(run_ordered(_square, [2], jobs=jobs, lost=lambda item, error: -1)) == [4]
     with pytest.raises(ValueError, match="at least 1"):
         list(run_ordered(_square, [2], jobs=0, lost=lambda item, error: -1))
+
+
+# -- concurrent requests to an anonymous registry ----------------------------------------------------------
+def test_requests_to_an_anonymous_registry_run_concurrently(tmp_path: Path) -> None:
+    """The async auth flow makes requests wait for a token only while one may be needed: a registry
+    that answered without asking for credentials gets the next requests all at once (before, every
+    request to it went one at a time, which made a catalogue through latency as slow as a loop)."""
+    import asyncio
+
+    import httpx
+
+    import regpeek
+    from regpeek.network.credentials import CredentialStore
+    from regpeek.network.transport import HttpOptions
+
+    in_flight = most = 0
+
+    async def handler(request: httpx.Request) -> httpx.Response:
+        nonlocal in_flight, most
+        in_flight += 1
+        most = max(most, in_flight)
+        await asyncio.sleep(0.01)
+        in_flight -= 1
+        return httpx.Response(200, headers={"Docker-Content-Digest": f"sha256:{HEX}"})
+
+    async def go() -> None:
+        options = HttpOptions(plain_http=True, retries=0, timeout=5, transport=httpx.MockTransport(handler))
+        store = CredentialStore(environ={}, home=tmp_path)
+        async with regpeek.AsyncClient(options=options, credentials=store) as client:
+            await client.digest("127.0.0.1:1/org/app:0")
+            await asyncio.gather(*(client.digest(f"127.0.0.1:1/org/app:{n}") for n in range(20)))
+
+    asyncio.run(go())
+    assert most == 20
