@@ -175,6 +175,7 @@ class _Pool(Generic[T, R]):
         self.context = multiprocessing.get_context("spawn")
         self.started = self.context.SimpleQueue()
         self.numbers = itertools.count()
+        self.running: set[int] = set()
         self.executor = self._new()
 
     def _new(self) -> concurrent.futures.ProcessPoolExecutor:
@@ -192,11 +193,14 @@ class _Pool(Generic[T, R]):
         return _Slot(item, future, attempts, number)
 
     def drain_started(self) -> set[int]:
-        """The numbers of the tasks that started since the last call."""
-        numbers = set()
+        """The numbers of the tasks that started and have not been collected (:meth:`done`). Called
+        for every result, so the queue's pipe never fills (at most a window of tasks run between calls)."""
         while not self.started.empty():
-            numbers.add(self.started.get())
-        return numbers
+            self.running.add(self.started.get())
+        return self.running
+
+    def done(self, number: int) -> None:
+        self.running.discard(number)
 
     def renew(self) -> None:
         self.executor.shutdown(wait=False, cancel_futures=True)
@@ -243,17 +247,19 @@ def run_ordered(
         def oldest() -> R:
             while True:
                 slot = pending[0]
+                pool.drain_started()
                 try:
                     result = slot.future.result()
                 except concurrent.futures.BrokenExecutor as error:
                     # every unfinished future of the broken pool failed: run them again in a new one;
                     # a try counts only for the tasks that had started (one of them killed the pool)
                     pool.renew()
-                    started = pool.drain_started()
+                    started = set(pool.drain_started())
                     survivors = list(pending)
                     pending.clear()
                     for old in survivors:
                         charged = old.attempts + (1 if old.number in started else 0)
+                        pool.done(old.number)
                         if old.future.done() and not isinstance(
                             old.future.exception(), concurrent.futures.BrokenExecutor
                         ):
@@ -266,6 +272,7 @@ def run_ordered(
                             pending.append(pool.submit(old.item, charged))
                     continue
                 pending.popleft()
+                pool.done(slot.number)
                 return result
 
         for item in items:

@@ -196,3 +196,15 @@ def test_requests_to_an_anonymous_registry_run_concurrently(tmp_path: Path) -> N
 
     asyncio.run(go())
     assert most == 20
+
+
+def test_the_readme_shows_each_query_as_it_runs() -> None:
+    """The README's catalogue queries are the SQL that ``catalog query`` runs, word for word."""
+    from regpeek.formats.catalogschema import VIEWS
+
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    for name, query in QUERIES.items():
+        assert f"`regpeek catalog query {name} --db FILE" in readme, name
+        assert f"```sql\n{query.sql};\n```" in readme, name
+    for name, sql in VIEWS.items():
+        assert f"```sql\nCREATE VIEW {name} AS\n{sql};\n```" in readme, name
