@@ -135,6 +135,8 @@ def sif_command(
             raise click.UsageError("give SOURCE OUT, or --from-file with --out-dir, not both")
         if sandbox:
             raise click.UsageError("--sandbox builds one directory: it does not go with --from-file")
+        if worker_cache_dir is not None and dask_address is None:
+            raise click.UsageError("--worker-cache-dir goes with --dask (local workers use --cache-dir)")
         from regpeek.cli.sifmany import build_lines
 
         code = build_lines(
