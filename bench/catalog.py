@@ -64,6 +64,7 @@ def timed(registry: Registry, command: list[str] | str) -> tuple[float, int]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--skopeo-sample", type=int, default=1000, help="tags for the skopeo loop (scaled)")
+    parser.add_argument("--jobs", type=int, default=16, help="regpeek catalog --jobs")
     args = parser.parse_args()
     work = Path(tempfile.mkdtemp(prefix="regpeek-bench-catalog-"))
     try:
@@ -71,7 +72,8 @@ def main() -> None:
             tags = push(registry)
             with LatencyProxy(registry.port, delay=0.025) as proxy:
                 db = work / "catalogue.sqlite"
-                command = [REGPEEK, "catalog", "--plain-http", "--json", "--db", str(db), proxy.host]
+                command = [REGPEEK, "catalog", "--plain-http", "--json", "--jobs", str(args.jobs), "--db", str(db),
+                           proxy.host]  # fmt: skip
                 first, first_requests = timed(registry, command)
                 second, second_requests = timed(registry, command)
                 step = max(1, len(tags) // max(1, args.skopeo_sample))
