@@ -208,3 +208,85 @@ def test_the_readme_shows_each_query_as_it_runs() -> None:
         assert f"```sql\n{query.sql};\n```" in readme, name
     for name, sql in VIEWS.items():
         assert f"```sql\nCREATE VIEW {name} AS\n{sql};\n```" in readme, name
+
+
+# -- the layer store's claims: a layer two pulls want at once is downloaded once -------------------------
+def test_two_concurrent_pulls_of_one_base_layer_download_it_once(tmp_path: Path) -> None:
+    """Two pulls (separate clients, one layer store, as two worker processes have) of images sharing a
+    base layer: the blob handler holds the first download for up to a second, long enough for the
+    other pull to ask too; with the store's claim the other waits and takes it from the store."""
+    import gzip
+    import io
+    import json
+    import tarfile
+    import threading
+
+    import httpx
+
+    import regpeek
+    from regpeek.disk.cache import BlobCache
+    from regpeek.formats import mediatypes as mt
+    from regpeek.network.credentials import CredentialStore
+    from regpeek.network.transport import HttpOptions
+    from regpeek.pull import pull
+    from tests.unit.builders import dumps, sha256
+
+    tar = io.BytesIO()
+    with tarfile.open(fileobj=tar, mode="w") as archive:
+        info = tarfile.TarInfo("base.txt")
+        info.size = 5
+        archive.addfile(info, io.BytesIO(b"base\n"))
+    layer = gzip.compress(tar.getvalue(), mtime=0)
+    routes: dict[str, tuple[bytes, str]] = {}
+    for n in range(2):
+        config = dumps({"architecture": "amd64", "os": "linux", "config": {"Env": [f"N={n}"]},
+                        "rootfs": {"type": "layers", "diff_ids": [sha256(tar.getvalue())]}})  # fmt: skip
+        manifest = dumps(
+            {
+                "schemaVersion": 2,
+                "mediaType": mt.OCI_MANIFEST,
+                "config": {"mediaType": mt.OCI_CONFIG, "digest": sha256(config), "size": len(config)},
+                "layers": [{"mediaType": mt.OCI_LAYER_GZIP, "digest": sha256(layer), "size": len(layer)}],
+            }
+        )
+        routes[f"/v2/org/app{n}/manifests/1"] = (manifest, mt.OCI_MANIFEST)
+        routes[f"/v2/org/app{n}/manifests/{sha256(manifest)}"] = (manifest, mt.OCI_MANIFEST)
+        routes[f"/v2/org/app{n}/blobs/{sha256(config)}"] = (config, "application/octet-stream")
+        routes[f"/v2/org/app{n}/blobs/{sha256(layer)}"] = (layer, "application/octet-stream")
+    layer_gets: list[str] = []
+    second = threading.Event()
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        path = request.url.path
+        if path not in routes:
+            return httpx.Response(404, content=json.dumps({"errors": []}).encode())
+        body, media_type = routes[path]
+        if request.method == "GET" and path.endswith(sha256(layer)):
+            layer_gets.append(path)
+            if len(layer_gets) == 1:
+                second.wait(1.0)  # a second download of the same layer, if any, arrives meanwhile
+            else:
+                second.set()
+        headers = {"Content-Type": media_type, "Docker-Content-Digest": sha256(body)}
+        return httpx.Response(200, content=b"" if request.method == "HEAD" else body, headers=headers)
+
+    errors: list[BaseException] = []
+
+    def one(n: int) -> None:
+        options = HttpOptions(plain_http=True, retries=0, timeout=10, transport=httpx.MockTransport(handler))
+        cache = BlobCache(tmp_path / "cache")
+        store = CredentialStore(environ={}, home=tmp_path)
+        try:
+            with regpeek.Client(options=options, credentials=store, cache=cache) as client:
+                pull(client, f"127.0.0.1:1/org/app{n}:1", tmp_path / f"layout{n}")
+        except BaseException as error:
+            errors.append(error)
+
+    threads = [threading.Thread(target=one, args=(n,)) for n in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == []
+    assert len(layer_gets) == 1
+    assert all((tmp_path / f"layout{n}" / "blobs" / "sha256" / sha256(layer)[7:]).is_file() for n in range(2))
