@@ -64,7 +64,7 @@ def timed(registry: Registry, command: list[str] | str) -> tuple[float, int]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--skopeo-sample", type=int, default=1000, help="tags for the skopeo loop (scaled)")
-    parser.add_argument("--jobs", type=int, default=16, help="regpeek catalog --jobs")
+    parser.add_argument("--jobs", type=int, default=32, help="regpeek catalog --jobs (its default)")
     args = parser.parse_args()
     work = Path(tempfile.mkdtemp(prefix="regpeek-bench-catalog-"))
     try:

@@ -372,7 +372,7 @@ def catalog_registry(
     *,
     repositories: Sequence[str] | None = None,
     prefix: str | None = None,
-    jobs: int = 16,
+    jobs: int = 32,
     dask: str | None = None,
     parquet: Path | str | None = None,
     page_size: int | None = None,

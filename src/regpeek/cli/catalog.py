@@ -49,7 +49,7 @@ class _CatalogCommand(click.Command):
     "--jobs",
     "-j",
     type=click.IntRange(1, 256),
-    default=16,
+    default=32,
     show_default=True,
     help="Requests at once (--db).",
 )
