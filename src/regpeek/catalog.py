@@ -250,8 +250,7 @@ async def _read_image(walk: _Walk, scan: RepositoryScan, repo: Repository, manif
 def _config_row(raw: bytes, descriptor: Descriptor) -> tuple[Any, ...]:
     try:
         parsed = ImageConfig.parse(raw, descriptor.digest)
-        document = parsed.document
-        created_raw = parsed.created
+        created_raw = parsed.created_raw
         author = parsed.author
         env = parsed.env
         labels = dict(parsed.labels)
@@ -259,9 +258,8 @@ def _config_row(raw: bytes, descriptor: Descriptor) -> tuple[Any, ...]:
         cmd = parsed.cmd
         platform = parsed.platform
     except (RegpeekError, AttributeError, TypeError, ValueError):
-        document, created_raw, author, env, labels, entrypoint, cmd = {}, None, None, [], {}, None, None
+        created_raw, author, env, labels, entrypoint, cmd = None, None, [], {}, None, None
         platform = None
-    del document
 
     def encoded(value: Any) -> str | None:
         return None if value is None else json.dumps(value, ensure_ascii=False, separators=(",", ":"))
@@ -320,7 +318,7 @@ def scan_partition(
 # -- the whole run -------------------------------------------------------------------------------
 @dataclass
 class CatalogResult:
-    """What a catalogue run did (``regpeek catalog --db --json`` prints :meth:`to_json`)."""
+    """What a catalogue run did (``regpeek catalog --db --json`` prints :meth:`to_dict`)."""
 
     database: str
     registry: str
@@ -341,7 +339,7 @@ class CatalogResult:
     def exit_code(self) -> int:
         return max((int(error["code"]) for error in self.errors), default=0)
 
-    def to_json(self) -> dict[str, Any]:
+    def to_dict(self) -> dict[str, Any]:
         return {
             "database": self.database,
             "registry": self.registry,

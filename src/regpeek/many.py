@@ -74,7 +74,7 @@ class SifOutcome:
     def status(self) -> str:
         return str(self.data.get("status", "error"))
 
-    def to_json(self) -> dict[str, Any]:
+    def to_dict(self) -> dict[str, Any]:
         return self.data
 
 
@@ -173,7 +173,7 @@ def build_into(task: SifTask, reference: str) -> SifOutcome:
                 result = _build(client, task, parsed, path)
     except Exception as error:  # a bug on one image (exit 1 for it) must not end a run of thousands
         return _error(reference, error)
-    data = result.to_json()
+    data = result.to_dict()
     data["seconds"] = round(time.monotonic() - started, 3)
     data["status"] = "built"
     return SifOutcome(reference, data)

@@ -229,7 +229,7 @@ class _Puller:
         # One fetcher per blob across every process sharing the store: the others wait, then find it
         with self.store.claim(descriptor.digest):
             if self.stop.is_set():
-                raise _Stopped
+                raise Stopped
             path = self.staging.temp_path(descriptor.digest)
             if self.store.fetch(descriptor, path, link=self.link):  # verified where it now lies
                 self.staging.add_file(descriptor.digest, path)

@@ -109,7 +109,7 @@ def catalog_command(
         if repository_prefix:
             listing.names[:] = [name for name in listing.names if name.startswith(repository_prefix)]
         if as_json:
-            echo_json(listing.to_json("repositories"))
+            echo_json(listing.to_dict("repositories"))
             return
         for name in listing.names:
             echo(name)
@@ -130,7 +130,7 @@ def catalog_command(
         page_size=page_size,
     )
     if as_json:
-        echo_json(result.to_json())
+        echo_json(result.to_dict())
     else:
         echo(
             f"{result.registry}: {result.repositories} repositories, {result.tags} tags "

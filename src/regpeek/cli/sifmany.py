@@ -62,7 +62,7 @@ def build_lines(
     for outcome in build_many(task, read_references(from_file), jobs=jobs, dask=dask):
         worst = max(worst, outcome.exit_code)
         counts[outcome.status] = counts.get(outcome.status, 0) + 1
-        line = json_line(outcome.to_json(), out)
+        line = json_line(outcome.to_dict(), out)
         out.write((scrub(line) if outcome.exit_code else line) + "\n")
         out.flush()
     if not quiet:
