@@ -357,6 +357,9 @@ class CatalogResult:
             "parquet": self.parquet,
         }
 
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict())
+
 
 def _partitions(repositories: Sequence[str], parts: int) -> list[list[str]]:
     parts = max(1, min(parts, len(repositories)))

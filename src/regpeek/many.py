@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import json
 import os
 import re
 import time
@@ -76,6 +77,9 @@ class SifOutcome:
 
     def to_dict(self) -> dict[str, Any]:
         return self.data
+
+    def to_json(self) -> str:
+        return json.dumps(self.data)
 
 
 def _error(reference: str, error: BaseException) -> SifOutcome:
