@@ -3,7 +3,7 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 PYTEST_ARGS ?=
 
-.PHONY: setup demo test fuzz lint format bench-pull bench-copy bench-inspect bench-sif bench-faults clean
+.PHONY: setup demo test fuzz lint format bench-pull bench-copy bench-inspect bench-sif bench-faults bench-sif-many bench-catalog clean
 
 $(VENV)/.installed: pyproject.toml scripts/install-deps.sh
 	bash scripts/install-deps.sh
@@ -56,6 +56,12 @@ bench-sif: setup  ## regpeek sif vs skopeo copy + umoci unpack + mksquashfs + si
 
 bench-faults: setup  ## every fault scenario, as a table
 	$(PY) bench/faults.py
+
+bench-sif-many: setup  ## 50 SIFs from images sharing bases: --jobs 1 vs 2 vs a loop of single runs, peak RSS
+	$(PY) bench/sif_many.py
+
+bench-catalog: setup  ## a catalogue of 1,000 tags through 25 ms of latency vs a loop of skopeo inspect
+	$(PY) bench/catalog.py
 
 clean:
 	rm -rf $(VENV) build dist src/*.egg-info

@@ -13,7 +13,8 @@ added to ``index.json`` (see :mod:`regpeek.disk.layout`); any failure, or Ctrl-C
 the layout as it was, and a destination directory the pull created is removed.
 
 When the client has a cache (``Client(cache=BlobCache(...))``, the CLI's default), its layer store
-(:class:`regpeek.disk.cache.LayerStore`) is shared by every pull: a blob the store holds is put in the
+(:class:`regpeek.disk.cache.LayerStore`) is shared by every pull, in every process (a blob is fetched
+under the store's claim on its digest, so concurrent pulls of one base layer download it once): a blob the store holds is put in the
 staging area from there (hard-linked when the layout is one of the store's work areas, as for
 ``unpack`` and ``export``; else reflinked or copied) and hashed there before it is used, so a damaged
 entry is dropped and the blob downloaded instead; every blob downloaded and verified is added to it.
@@ -228,7 +229,12 @@ class _Puller:
             return PulledBlob(descriptor.digest, descriptor.size, descriptor.media_type, downloaded=False)
         if descriptor.urls and not self.allow_nondistributable:
             return PulledBlob(descriptor.digest, descriptor.size, descriptor.media_type, False, skipped=True)
-        if self.store is not None:
+        if self.store is None:
+            return self._download(descriptor)
+        # One fetcher per blob across every process sharing the store: the others wait, then find it
+        with self.store.claim(descriptor.digest):
+            if self.stop.is_set():
+                raise Stopped
             path = self.staging.temp_path(descriptor.digest)
             if self.store.fetch(descriptor, path, link=self.link):  # verified where it now lies
                 self.staging.add_file(descriptor.digest, path)
@@ -237,7 +243,7 @@ class _Puller:
                 return PulledBlob(
                     descriptor.digest, descriptor.size, descriptor.media_type, downloaded=False, cached=True
                 )
-        return self._download(descriptor)
+            return self._download(descriptor)
 
     def _download(self, descriptor: Descriptor) -> PulledBlob:
         """Stream the blob into the staging area with the client's verified, resumable blob reader

@@ -46,7 +46,7 @@ COMMANDS = {
     "diff": ("regpeek.cli.diff", "diff_command"),
     "tree": ("regpeek.cli.tree", "tree_command"),
     "referrers": ("regpeek.cli.lookups", "referrers_command"),
-    "catalog": ("regpeek.cli.tags", "catalog_command"),
+    "catalog": ("regpeek.cli.catalog", "catalog_command"),
     "ratelimit": ("regpeek.cli.lookups", "ratelimit_command"),
     "cache": ("regpeek.cli.cache", "cache_group"),
     "login": ("regpeek.cli.login", "login_command"),

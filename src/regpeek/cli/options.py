@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import sys
 from collections.abc import Callable
@@ -18,6 +19,7 @@ from regpeek.network._sync.registry import Client
 from regpeek.network.transport import HttpOptions
 
 if TYPE_CHECKING:
+    from regpeek.cluster import ClientSpec
     from regpeek.formats.registriesconf import RegistriesConf
 
 log = logging.getLogger("regpeek.cli")
@@ -132,6 +134,28 @@ class Settings:
             "cache": self.cache(),
             "registries": self.registries(),
         }
+
+    def client_spec(self, *, cache_dir: str | None, worker: bool = False) -> ClientSpec:
+        """The client settings as plain data for worker processes or Dask workers
+        (:class:`regpeek.cluster.ClientSpec`): ``cache_dir`` is the workers' cache, None for their
+        own default when ``worker`` (a Dask worker), else this process's ``--cache-dir`` or default."""
+        from regpeek.cluster import ClientSpec
+        from regpeek.disk.cache import default_cache_dir
+
+        arguments = self.client_arguments()  # reads --password-stdin once, checks the cache directory
+        options: HttpOptions = arguments["options"]
+        if cache_dir is None and not worker and not self.no_cache:
+            cache_dir = self.cache_dir or str(default_cache_dir())
+        return ClientSpec(
+            username=arguments["username"],
+            password=arguments["password"],
+            authfile=arguments["authfile"],
+            platform=self.platform,
+            options=dataclasses.replace(options, on_warning=None, transport=None),
+            registries=arguments["registries"],
+            cache_dir=cache_dir,
+            no_cache=self.no_cache,
+        )
 
     def cache(self) -> Cache:
         """The on-disk cache of manifests, configs and layers (``--cache-dir``, ``$REGPEEK_CACHE_DIR``,

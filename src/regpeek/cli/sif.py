@@ -5,6 +5,7 @@ from __future__ import annotations
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import TextIO
 
 import click
 
@@ -35,10 +36,44 @@ def _stages(show: bool) -> Iterator[StageCallback | None]:
         "regpeek sif alpine:3.20 alpine.sif",
         "regpeek sif --platform linux/arm64 --compression zstd ghcr.io/org/app:1.2 app.sif",
         "regpeek sif --sandbox oci:./layout:app ./app-sandbox",
+        "regpeek sif --from-file images.txt --out-dir /shared/sif --jobs 4",
     ),
 )
-@click.argument("source")
-@click.argument("out", type=click.Path(dir_okay=True))
+@click.argument("source", required=False)
+@click.argument("out", type=click.Path(dir_okay=True), required=False)
+@click.option(
+    "--from-file",
+    "from_file",
+    type=click.File("r"),
+    help="Build one SIF per reference in FILE (one per line, - for stdin) into --out-dir.",
+)
+@click.option(
+    "--out-dir",
+    type=click.Path(file_okay=False),
+    help="Where --from-file writes its SIFs (created if missing), named from each reference.",
+)
+@click.option(
+    "--jobs",
+    "-j",
+    type=click.IntRange(1, 256),
+    default=2,
+    show_default=True,
+    help="SIFs built at once, each in a worker process (--from-file).",
+)
+@click.option(
+    "--dask",
+    "dask_address",
+    metavar="SCHEDULER_ADDRESS",
+    envvar="REGPEEK_DASK_SCHEDULER",
+    help="Build on this Dask cluster, one task per reference (--from-file; needs regpeek[dask]; "
+    "default $REGPEEK_DASK_SCHEDULER).",
+)
+@click.option(
+    "--worker-cache-dir",
+    type=click.Path(file_okay=False),
+    help="The cache (and layer store) each Dask worker uses: local scratch or a shared filesystem "
+    "(default: the worker's $REGPEEK_CACHE_DIR or user cache directory).",
+)
 @click.option(
     "--sandbox", is_flag=True, help="Write an Apptainer sandbox directory OUT instead of a SIF file."
 )
@@ -57,7 +92,9 @@ def _stages(show: bool) -> Iterator[StageCallback | None]:
     help="What builds the squashfs: auto takes tar2sqfs, then mksquashfs (-tar when it has it, else a "
     "pseudo file); mksquashfs-tar and mksquashfs-pseudo force one way.",
 )
-@click.option("--force", is_flag=True, help="Replace an existing OUT file.")
+@click.option(
+    "--force", is_flag=True, help="Replace an existing OUT file (with --from-file: rebuild every SIF)."
+)
 @click.option("--allow-nondistributable", is_flag=True, help="Fetch foreign layers from their URLs.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress display.")
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON summary.")
@@ -66,8 +103,8 @@ def _stages(show: bool) -> Iterator[StageCallback | None]:
 def sif_command(
     settings: Settings,
     size_limit: SizeLimit,
-    source: str,
-    out: str,
+    source: str | None,
+    out: str | None,
     sandbox: bool,
     compression: str,
     squashfs_tool: str,
@@ -75,6 +112,11 @@ def sif_command(
     allow_nondistributable: bool,
     quiet: bool,
     as_json: bool,
+    from_file: TextIO | None,
+    out_dir: str | None,
+    jobs: int,
+    dask_address: str | None,
+    worker_cache_dir: str | None,
 ) -> None:
     """Build the Singularity/Apptainer image OUT.sif from SOURCE, as `apptainer pull` would.
 
@@ -82,7 +124,44 @@ def sif_command(
     shared layer cache), flattened with the image's owners and modes, joined by the files Apptainer
     adds (/.singularity.d, mount points), turned into a squashfs (tar2sqfs or mksquashfs: no root or
     Apptainer needed) and written as a SIF. OUT appears only when complete.
+
+    With --from-file, one SIF per reference goes into --out-dir, named from the reference
+    (docker.io/library/alpine:3.20 -> docker.io_library_alpine+3.20.sif); JSON Lines in input
+    order; a SIF already built from the same image is skipped (--force rebuilds); the exit status
+    is the highest met. --dask runs the builds on an existing Dask cluster.
     """
+    if from_file is not None or out_dir is not None:
+        if from_file is None or out_dir is None:
+            raise click.UsageError("--from-file and --out-dir go together")
+        if source is not None or out is not None:
+            raise click.UsageError("give SOURCE OUT, or --from-file with --out-dir, not both")
+        if sandbox:
+            raise click.UsageError("--sandbox builds one directory: it does not go with --from-file")
+        if worker_cache_dir is not None and dask_address is None:
+            raise click.UsageError("--worker-cache-dir goes with --dask (local workers use --cache-dir)")
+        from regpeek.cli.sifmany import build_lines
+
+        code = build_lines(
+            settings,
+            size_limit,
+            from_file,
+            out_dir,
+            jobs=jobs,
+            dask=dask_address,
+            worker_cache_dir=worker_cache_dir,
+            compression=compression,
+            squashfs_tool=squashfs_tool,
+            force=force,
+            allow_nondistributable=allow_nondistributable,
+            quiet=quiet,
+        )
+        if code:
+            sys.exit(code)
+        return
+    if source is None or out is None:
+        raise click.UsageError("give SOURCE and OUT (or --from-file with --out-dir)")
+    if worker_cache_dir is not None:
+        raise click.UsageError("--worker-cache-dir goes with --dask and --from-file")
     show = not quiet and not as_json and sys.stderr.isatty()
     with session(settings) as client, pull_progress(source, show) as progress, _stages(show) as on_stage:
         if sandbox:

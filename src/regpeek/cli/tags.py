@@ -1,4 +1,4 @@
-"""``regpeek tags`` and ``regpeek catalog``: names from paginated listings."""
+"""``regpeek tags``: a repository's tags, from paginated listings (``catalog`` is in ``catalog.py``)."""
 
 from __future__ import annotations
 
@@ -12,7 +12,6 @@ from regpeek.cli.template import Template, template_option
 
 #: --format keys: the --json keys plus the item's own name.
 TAG_KEYS = ("source", "tags", "count", "pages", "tag")
-CATALOG_KEYS = ("source", "repositories", "count", "pages", "repository")
 
 
 @click.command(
@@ -43,33 +42,3 @@ def tags_command(settings: Settings, repository: str, as_json: bool, template: s
             click.echo(compiled.render({**whole, "tag": tag}))
         else:
             echo(tag)
-
-
-@click.command(
-    "catalog",
-    epilog=examples(
-        "regpeek catalog registry.example:5000",
-        "regpeek catalog --format '{source}/{repository}' localhost:5000",
-    ),
-)
-@click.argument("registry")
-@click.option("--page-size", "-n", type=click.IntRange(1, 1000), help="Repositories asked for per page.")
-@click.option("--json", "as_json", is_flag=True, help="Print a JSON object with the repositories and pages.")
-@template_option("repository (keys: repository, source, count, pages)")
-@registry_options(platform=False)
-def catalog_command(
-    settings: Settings, registry: str, page_size: int | None, as_json: bool, template: str | None
-) -> None:
-    """Print every repository of REGISTRY (/v2/_catalog), following pagination."""
-    compiled = Template(template, CATALOG_KEYS) if template is not None else None
-    with session(settings) as client:
-        listing = client.catalog(registry, page_size)
-    if as_json:
-        echo_json(listing.to_dict("repositories"))
-        return
-    whole = listing.to_dict("repositories")
-    for name in listing.names:
-        if compiled is not None:
-            click.echo(compiled.render({**whole, "repository": name}))
-        else:
-            echo(name)

@@ -9,6 +9,7 @@ directory holds two sections, each bounded on its own with least-recently-used e
     ROOT/layers/blobs/<algorithm>/<hex>       a layer (or other blob pull downloaded), streamed in
     ROOT/layers/.lock .usage .journal         the layer section's lock and estimate
     ROOT/layers/work/<random>/                private OCI layouts of unpack and export (see below)
+    ROOT/layers/claims/<algorithm>-<hex>      a blob being fetched by some process (a flock; see claim)
     .../.<hex>.<id>.tmp                       an entry being written, renamed into place when complete
 
 **Manifests and configs** (:class:`BlobCache`, bound :data:`DEFAULT_MAX_BYTES`) are read into memory
@@ -70,6 +71,7 @@ from typing import Any, Protocol
 from regpeek.disk.files import (
     clone_file,
     exclusive_lock,
+    held_claim,
     open_regular,
     private_directory,
     write_file_atomically,
@@ -481,6 +483,27 @@ class LayerStore(_Section):
             return _matches(_copy(source, out, algorithm), descriptor)
         finally:
             os.close(out)
+
+    @contextlib.contextmanager
+    def claim(self, digest: Digest) -> Iterator[None]:
+        """Be the one process (or thread) fetching ``digest`` into the store while the block runs.
+
+        A ``flock`` on ``layers/claims/<algorithm>-<hex>`` (removed when released): another pull of
+        the same blob, in this process or any other sharing the store, waits here and then finds it
+        stored, so a base layer that many builds share is downloaded once. Where the claim cannot be
+        taken (an unusable store) the block simply runs unclaimed.
+        """
+        valid = Digest.parse(str(digest))
+        claims = self.directory / "claims"
+        try:
+            usable = self._ensure(claims, create=True)
+        except OSError:
+            usable = False
+        if not usable:
+            yield
+            return
+        with held_claim(claims / f"{valid.algorithm}-{valid.hex}"):
+            yield
 
     # -- adding an entry ------------------------------------------------------------------------
 

@@ -27,6 +27,7 @@ __all__ = [
     "clone_file",
     "exclusive_lock",
     "fsync_dir",
+    "held_claim",
     "open_regular",
     "private_directory",
     "write_file_atomically",
@@ -114,6 +115,38 @@ def exclusive_lock(path: Path, *, mode: int = 0o644, private: bool = False) -> I
             fcntl.flock(fd, fcntl.LOCK_UN)
     finally:
         os.close(fd)
+
+
+@contextlib.contextmanager
+def held_claim(path: Path, *, mode: int = 0o600) -> Iterator[None]:
+    """Hold an exclusive ``flock`` on the file ``path`` for the ``with`` block, and remove the file at
+    the end (so claims leave nothing behind).
+
+    The classic race of removing a lock file is closed by checking, once the lock is held, that the
+    file locked is still the one at ``path`` (same inode); a waiter that locked a file removed
+    meanwhile opens ``path`` again. The kernel drops the lock of a process that dies, so a claim
+    never outlives its holder. Opened with ``O_NOFOLLOW`` (a symbolic link there is refused).
+    """
+    while True:
+        fd = open_regular(path, os.O_RDONLY | os.O_CREAT, mode)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            try:
+                current = os.stat(path, follow_symlinks=False).st_ino
+            except FileNotFoundError:
+                current = None
+        except BaseException:
+            os.close(fd)
+            raise
+        if current == os.fstat(fd).st_ino:
+            break
+        os.close(fd)
+    try:
+        yield
+    finally:
+        with contextlib.suppress(OSError):
+            os.unlink(path)
+        os.close(fd)  # releases the lock, after the name is gone
 
 
 def private_directory(path: Path, *, create: bool, follow: bool = False) -> bool:

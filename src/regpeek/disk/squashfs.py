@@ -134,8 +134,15 @@ def find_tool(choice: str = "auto") -> SquashfsTool:
     return SquashfsTool("mksquashfs-pseudo", mksquashfs)
 
 
+#: CPUs a squashfs tool may use; None means all this process may use. A run of several builds at once
+#: in worker processes (``regpeek sif --from-file --jobs N``) gives each its share.
+PROCESSORS: int | None = None
+
+
 def jobs() -> int:
-    """The CPUs this process may use."""
+    """The CPUs a squashfs tool may use: :data:`PROCESSORS`, else all this process may use."""
+    if PROCESSORS:
+        return PROCESSORS
     try:
         return max(1, len(os.sched_getaffinity(0)))
     except (AttributeError, OSError):
