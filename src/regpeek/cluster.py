@@ -60,6 +60,12 @@ T = TypeVar("T")
 R = TypeVar("R")
 
 
+def _http_options() -> HttpOptions:
+    from regpeek.network.transport import HttpOptions
+
+    return HttpOptions()
+
+
 @dataclass(frozen=True)
 class ClientSpec:
     """How to build a registry client in a worker: the CLI's shared options, as plain data.
@@ -111,12 +117,6 @@ class ClientSpec:
         from regpeek.network._async.registry import AsyncClient
 
         return AsyncClient(**self._arguments(), cache=self.cache() if cache else NullCache())
-
-
-def _http_options() -> HttpOptions:
-    from regpeek.network.transport import HttpOptions
-
-    return HttpOptions()
 
 
 def _registry_warning(text: str) -> None:
