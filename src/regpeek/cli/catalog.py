@@ -45,7 +45,6 @@ CATALOG_KEYS = ("source", "repositories", "count", "pages", "repository")
         "regpeek catalog registry.example:5000",
         "regpeek catalog --format '{source}/{repository}' localhost:5000",
         "regpeek catalog --db site.sqlite registry.example:5000",
-        "regpeek catalog query largest --db site.sqlite --limit 20",
     ),
 )
 @click.argument("registry")

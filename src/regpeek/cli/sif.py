@@ -33,7 +33,6 @@ def _stages(show: bool) -> Iterator[StageCallback | None]:
 @click.command(
     "sif",
     epilog=examples(
-        "regpeek sif alpine:3.20 alpine.sif",
         "regpeek sif --platform linux/arm64 --compression zstd ghcr.io/org/app:1.2 app.sif",
         "regpeek sif --sandbox oci:./layout:app ./app-sandbox",
         "regpeek sif --from-file images.txt --out-dir /shared/sif --jobs 4",
