@@ -10,6 +10,8 @@ directory holds two sections, each bounded on its own with least-recently-used e
     ROOT/layers/.lock .usage .journal         the layer section's lock and estimate
     ROOT/layers/work/<random>/                private OCI layouts of unpack and export (see below)
     ROOT/layers/claims/<algorithm>-<hex>      a blob being fetched by some process (a flock; see claim)
+    ROOT/tags/<hex>  ROOT/auth/<hex>          the tag memo and the registries' auth state
+                                              (:mod:`regpeek.disk.state`: small records, 0600)
     .../.<hex>.<id>.tmp                       an entry being written, renamed into place when complete
 
 **Manifests and configs** (:class:`BlobCache`, bound :data:`DEFAULT_MAX_BYTES`) are read into memory
@@ -76,6 +78,7 @@ from regpeek.disk.files import (
     private_directory,
     write_file_atomically,
 )
+from regpeek.disk.state import AuthState, Records, TagMemo
 from regpeek.errors import UnsafePathError, UsageError
 from regpeek.formats.digest import Digest, DigestVerifier, compute, verify_bytes
 from regpeek.formats.jsonable import JsonResult
@@ -170,6 +173,12 @@ class Cache(Protocol):
 
     @property
     def layers(self) -> LayerStore | None: ...
+
+    @property
+    def tags(self) -> TagMemo | None: ...
+
+    @property
+    def auth(self) -> AuthState | None: ...
 
     def get(self, digest: Digest) -> bytes | None: ...
 
@@ -670,10 +679,22 @@ class BlobCache(_Section):
         root = Path(root)
         super().__init__(root, root, max_bytes)
         self._layers = LayerStore(root, max_layer_bytes)
+        self._tags = TagMemo(Records(root / "tags", self._ensure))
+        self._auth = AuthState(Records(root / "auth", self._ensure))
 
     @property
     def layers(self) -> LayerStore:
         return self._layers
+
+    @property
+    def tags(self) -> TagMemo:
+        """The tag memo (``ROOT/tags``): the digest each tag named when last fetched."""
+        return self._tags
+
+    @property
+    def auth(self) -> AuthState:
+        """Registries' auth challenges and Bearer tokens (``ROOT/auth``), kept until they expire."""
+        return self._auth
 
     def __repr__(self) -> str:
         return f"BlobCache({str(self.root)!r}, max_bytes={self.max_bytes}, max_layer_bytes={self._layers.max_bytes})"
@@ -798,13 +819,16 @@ class BlobCache(_Section):
         return result
 
     def clear(self) -> PruneResult:
-        """Remove every entry and every temp file of both sections, and abandoned work areas (a put
+        """Remove every entry and every temp file of both sections, abandoned work areas, the tag memo
+        and the auth state (challenges and tokens) (a put
         in flight then stores nothing)."""
         if not self._ensure(self.root, create=False):
             return PruneResult()
         with self._locked(), self._layers._locked():
             result = self._clear_locked() + self._layers._clear_locked()
         self._layers._remove_abandoned_work()
+        self._tags.records.clear()
+        self._auth.records.clear()
         return result
 
 
@@ -823,6 +847,14 @@ class NullCache:
 
     @property
     def layers(self) -> None:
+        return None
+
+    @property
+    def tags(self) -> None:
+        return None
+
+    @property
+    def auth(self) -> None:
         return None
 
     def get(self, digest: Digest) -> bytes | None:

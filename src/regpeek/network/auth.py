@@ -37,6 +37,7 @@ from __future__ import annotations
 
 import base64
 import contextlib
+import hashlib
 import json
 import logging
 import re
@@ -62,6 +63,8 @@ from regpeek.network.transport import (
 
 if TYPE_CHECKING:
     import asyncio
+
+    from regpeek.disk.state import AuthState
 
 __all__ = ["AUTH_OUTCOME", "RegistryAuth", "scope_for_path"]
 
@@ -143,9 +146,18 @@ def _describe(challenge: Challenge) -> str:
 class RegistryAuth(httpx.Auth):
     """Authenticates requests to the registry hosts it is told about, and to no other host."""
 
-    def __init__(self, credentials: CredentialStore, *, clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self,
+        credentials: CredentialStore,
+        *,
+        clock: Callable[[], float] = time.monotonic,
+        state: AuthState | None = None,
+    ) -> None:
         self._credentials = credentials
         self._clock = clock
+        self._state = state  # challenges and tokens kept on disk between processes (the cache's)
+        self._recalled: set[str] = set()  # api hosts whose kept challenge was looked up
+        self._unconfirmed: set[str] = set()  # api hosts whose challenge came from disk, not yet used
         self._registries: dict[str, str] = {}  # api host (host:port) -> registry name for credentials
         self._bearer: dict[str, Challenge] = {}  # api host -> its last Bearer challenge
         self._basic: set[str] = set()  # api hosts that asked for Basic
@@ -261,18 +273,36 @@ class RegistryAuth(httpx.Auth):
             return
         steps = _Steps(registry)
         scope = self.scope(request)
+        self._recall_challenge(host)
+        sent: _Token | None = None
         if scope and host in self._bearer and (host, scope) not in self._live_tokens():
-            token = yield from self._fetch_token(request, host, registry, self._bearer[host], scope)
-            request.headers["Authorization"] = f"Bearer {token.value}"
-            steps.token(token)
+            token = self._recall_token(host, registry, scope)
+            if token is None:
+                try:
+                    token = yield from self._fetch_token(request, host, registry, self._bearer[host], scope)
+                except AuthError as failure:
+                    if host not in self._unconfirmed or failure.reason != "token_service":
+                        raise
+                    # the challenge kept from an earlier process led nowhere: forget it, ask the registry
+                    log.debug("the kept challenge of %s failed (%s): asking the registry", host, failure)
+                    self._forget_challenge(host)
+            if token is not None:
+                request.headers["Authorization"] = f"Bearer {token.value}"
+                steps.token(token)
+                sent = token
         else:
-            self._attach(request, host, registry, scope, steps)
+            sent = self._attach(request, host, registry, scope, steps)
         response = yield request, False
         if response.status_code != 401:
             if "Authorization" not in request.headers:
                 self._open.add(host)
+            self._unconfirmed.discard(host)
             _note(response, steps)
             return
+        if (
+            sent is not None
+        ):  # the registry rejected this token: dropped (here and on disk), fetched again once
+            self._drop_token(host, scope, sent)
         challenges = parse_all(response.headers.get_list("WWW-Authenticate"))
         log.debug(
             "%s answered 401 for %s: %s",
@@ -281,8 +311,12 @@ class RegistryAuth(httpx.Auth):
             "; ".join(_describe(c) for c in challenges) or "no challenge",
         )
         challenge = answerable(challenges)
+        self._unconfirmed.discard(host)
+        if challenge is not None:
+            self._remember_challenge(host, challenge)
         if challenge is not None and challenge.scheme == "bearer":
             self._bearer[host] = challenge
+            self._basic.discard(host)
             token = yield from self._fetch_token(request, host, registry, challenge, scope)
             request.headers["Authorization"] = f"Bearer {token.value}"
             steps.token(token)
@@ -294,6 +328,7 @@ class RegistryAuth(httpx.Auth):
                 _note(response, steps)
                 return  # nothing to offer: the 401 stands
             self._basic.add(host)
+            self._bearer.pop(host, None)
             request.headers["Authorization"] = _basic_header(credentials)
             steps.source, steps.username = credentials.source or "?", credentials.username
             log.debug(
@@ -330,12 +365,14 @@ class RegistryAuth(httpx.Auth):
 
     def _attach(
         self, request: httpx.Request, host: str, registry: str, scope: str | None, steps: _Steps
-    ) -> None:
+    ) -> _Token | None:
+        """Put what this flow holds for ``host`` and ``scope`` on the request; the token sent, if any."""
         token = self._tokens.get((host, scope or ""))
         if token is not None and token.expires_at > self._clock():
             request.headers["Authorization"] = f"Bearer {token.value}"
             steps.token(token)
-        elif host in self._basic:
+            return token
+        if host in self._basic:
             credentials = self._credentials_for(registry, host, scope)
             if credentials.username:
                 request.headers["Authorization"] = _basic_header(credentials)
@@ -344,6 +381,93 @@ class RegistryAuth(httpx.Auth):
                     credentials.source or "?",
                     credentials.username,
                 )
+        return None
+
+    # -- what is kept between processes (the cache's auth state) ---------------------------------
+
+    def _recall_challenge(self, host: str) -> None:
+        """Once per host: the challenge an earlier process met there, so that this one goes straight
+        to the token service (or sends Basic credentials) without a 401 first."""
+        if self._state is None or host in self._recalled:
+            return
+        self._recalled.add(host)
+        if host in self._bearer or host in self._basic or host in self._open:
+            return
+        kept = self._state.challenge(host)
+        if kept is None:
+            return
+        log.debug("challenge of %s kept from an earlier run: %s", host, _describe(kept))
+        self._unconfirmed.add(host)
+        if kept.scheme == "bearer":
+            self._bearer[host] = kept
+        else:
+            self._basic.add(host)
+
+    def _remember_challenge(self, host: str, challenge: Challenge) -> None:
+        if self._state is None:
+            return
+        kept = self._state.challenge(host)
+        wanted = (challenge.scheme, challenge.realm, challenge.service)
+        if kept is None or (kept.scheme, kept.realm, kept.service) != wanted:
+            if kept is not None:
+                log.debug("%s changed its challenge: the kept one is replaced", host)
+            self._state.save_challenge(host, challenge)
+
+    def kept_realm_failed(self, host: str, failed: httpx.URL | None) -> bool:
+        """A connection to the token realm of a challenge kept from an earlier process failed (the
+        service moved, say): forget that challenge, so that the request's next try asks the registry.
+        True when it was forgotten; False for every other failure, which is the request loop's."""
+        if host not in self._unconfirmed or failed is None or failed.netloc.decode() == host:
+            return False
+        log.debug("the kept token realm of %s cannot be reached: asking the registry", host)
+        self._forget_challenge(host)
+        return True
+
+    def _forget_challenge(self, host: str) -> None:
+        self._unconfirmed.discard(host)
+        self._bearer.pop(host, None)
+        self._basic.discard(host)
+        if self._state is not None:
+            self._state.forget_challenge(host)
+
+    def _identity(self, registry: str, host: str, scope: str | None) -> str:
+        """A hash of who tokens are obtained as (registry, credential source and user name; never
+        the secret): a token kept on disk serves only the same identity."""
+        credentials = self._credentials_for(registry, host, scope)
+        kind = "identity-token" if credentials.identity_token else "password" if credentials else "anonymous"
+        text = "\0".join((registry, kind, credentials.source, credentials.username))
+        return hashlib.sha256(text.encode()).hexdigest()[:32]
+
+    def _recall_token(self, host: str, registry: str, scope: str) -> _Token | None:
+        """A token kept on disk for this host, scope and identity that has not expired."""
+        if self._state is None:
+            return None
+        kept = self._state.token(host, scope, self._identity(registry, host, scope))
+        if kept is None:
+            return None
+        remaining = kept.expires - self._state.now()
+        token = _Token(kept.value, self._clock() + remaining, kept.scopes, kept.source, kept.username)
+        self._tokens[(host, scope)] = token
+        log.debug("token for %s kept from an earlier run (valid %ds)", registry, int(remaining))
+        return token
+
+    def _keep_token(self, host: str, registry: str, scope: str, token: _Token) -> None:
+        if self._state is None:
+            return
+        from regpeek.disk.state import StoredToken
+
+        expires = self._state.now() + (token.expires_at - self._clock())
+        stored = StoredToken(token.value, expires, token.scopes, token.source, token.username)
+        self._state.save_token(host, scope, self._identity(registry, host, scope), stored)
+
+    def _drop_token(self, host: str, scope: str | None, token: _Token) -> None:
+        key = (host, scope or "")
+        if self._tokens.get(key) is token:
+            del self._tokens[key]
+        registry = self._registries.get(host)
+        if self._state is not None and registry is not None:
+            log.debug("%s rejected the token for %s: dropped", host, scope or "(no scope)")
+            self._state.drop_token(host, scope or "", self._identity(registry, host, scope))
 
     def _fetch_token(
         self, request: httpx.Request, host: str, registry: str, challenge: Challenge, scope: str | None
@@ -421,6 +545,7 @@ class RegistryAuth(httpx.Auth):
             credentials.username,
         )
         self._tokens[(host, scope or "")] = token
+        self._keep_token(host, registry, scope or "", token)
         log.debug("token for %s received (valid %ds)", registry, int(expires_in))
         return token
 

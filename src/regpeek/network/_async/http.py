@@ -196,6 +196,9 @@ class AsyncHTTP:
                     f"{url.netloc.decode()} asked to authenticate again during {what}"
                 ) from None
             except httpx.TransportError as error:
+                if self.auth.kept_realm_failed(url.netloc.decode(), _failed_url(error)):
+                    attempts.made -= 1  # the kept challenge was stale, not the registry: a free try
+                    continue
                 if name_not_resolved(error):
                     raise RegistryUnavailableError(_unresolved(self.options, url, what)) from None
                 problem, transient = _transport_problem(error)
@@ -311,6 +314,14 @@ class AsyncHTTP:
                     self.options.on_warning(text)
                 else:
                     log.warning("registry warning: %s", text)
+
+
+def _failed_url(error: httpx.TransportError) -> httpx.URL | None:
+    """The URL of the request that failed (the token realm's, or the registry's), when httpx says."""
+    try:
+        return error.request.url
+    except RuntimeError:  # the error was raised without a request
+        return None
 
 
 def _unresolved(options: HttpOptions, url: httpx.URL, what: str) -> str:

@@ -165,7 +165,7 @@ class Client(BlobMethods):
         self.credentials = credentials or CredentialStore(
             username=username, password=password, authfile=authfile
         )
-        self.auth = auth if auth is not None else RegistryAuth(self.credentials)
+        self.auth = auth if auth is not None else RegistryAuth(self.credentials, state=self.cache.auth)
         self.http = SyncHTTP(options, self.auth)
 
     def __repr__(self) -> str:
@@ -293,9 +293,12 @@ class Client(BlobMethods):
         at = _at(source, reference)
         wanted = descriptor.digest if descriptor is not None else reference.digest
         content_type = descriptor.media_type if descriptor is not None else None
-        if wanted is None and not isinstance(self.cache, NullCache) and accept == MANIFEST_ACCEPT:
-            # A tag is resolved on every call, with a HEAD (free on Docker Hub's rate limit); what it
-            # names may already be in the cache.
+        memo = self.cache.tags if wanted is None and accept == MANIFEST_ACCEPT else None
+        seen = memo.get(repo.api_host, repo.name, reference.target) if memo is not None else None
+        cached = self.cache.get(seen[0]) if seen is not None else None
+        if seen is not None and cached is not None:
+            # The tag named a manifest the cache holds: one HEAD (free on Docker Hub's rate limit) says
+            # whether it still does; a tag never seen is fetched with one GET, no HEAD first.
             what = f"manifest {reference}{at}"
             try:
                 head = self.http.head(
@@ -306,15 +309,21 @@ class Client(BlobMethods):
             else:
                 wanted = _header_digest(head.headers.get("Docker-Content-Digest"), what)
                 content_type = head.headers.get("Content-Type")
-        cached = self.cache.get(wanted) if wanted is not None else None
+                if wanted != seen[0]:
+                    cached = self.cache.get(wanted) if wanted is not None else None
+        else:
+            cached = self.cache.get(wanted) if wanted is not None else None
         if cached is not None and wanted is not None:
-            return _checked(
+            manifest = _checked(
                 parse(cached, content_type, wanted.algorithm),
                 cached,
                 wanted,
                 descriptor,
                 f"cached manifest {wanted}",
             )
+            if memo is not None:
+                memo.put(repo.api_host, repo.name, reference.target, wanted, content_type)
+            return manifest
         target = str(wanted) if wanted is not None else reference.target
         what = f"manifest {reference.repo}@{wanted}{at}" if wanted else f"manifest {reference}{at}"
         response, body = self.http.get(
@@ -330,8 +339,16 @@ class Client(BlobMethods):
             raise
         _checked(manifest, body, wanted, descriptor, what)
         _check_content_digest(manifest, body, header, what)
-        if not isinstance(manifest, Schema1Manifest):  # a signed schema1 digest is not of its bytes
-            self.cache.put(manifest.digest, body)
+        # a signed schema1 manifest's digest is not of its bytes: not cached
+        stored = not isinstance(manifest, Schema1Manifest) and self.cache.put(manifest.digest, body)
+        if stored and memo is not None:
+            memo.put(
+                repo.api_host,
+                repo.name,
+                reference.target,
+                manifest.digest,
+                response.headers.get("Content-Type"),
+            )
         return manifest
 
     def manifest(self, ref: AnyReference | str, platform: Platform | str | None = None) -> Manifest:
