@@ -85,7 +85,9 @@ def test_cold_repeat_and_new_tag(token_registry: tuple[Registry, TokenServer],
 
     # repeat, unchanged tag: one HEAD with the kept token, everything else from the cache
     digests: list[str] = []
-    calls, token_count = _count(registry, tokens, lambda: digests.append(_inspect(registry, "economy/index:v1")))
+    calls, token_count = _count(
+        registry, tokens, lambda: digests.append(_inspect(registry, "economy/index:v1"))
+    )
     assert calls == [("HEAD", f"{base}/manifests/v1", 200)]
     assert token_count == 0
     assert digests == [child.digest]
@@ -135,7 +137,9 @@ def test_no_cache_keeps_nothing(token_registry: tuple[Registry, TokenServer],
                                 pushed: dict[str, PushedIndex | PushedImage], cache_dir: Path) -> None:  # fmt: skip
     registry, tokens = token_registry
     for _ in range(2):
-        calls, token_count = _count(registry, tokens, lambda: _inspect(registry, "economy/index:v1", "--no-cache"))
+        calls, token_count = _count(
+            registry, tokens, lambda: _inspect(registry, "economy/index:v1", "--no-cache")
+        )
         assert [status for _, _, status in calls] == [401, 200, 200, 200]
         assert token_count == 1
     assert not (cache_dir / "auth").exists() and not (cache_dir / "tags").exists()
@@ -205,7 +209,9 @@ def test_stale_challenge_is_replaced(token_registry: tuple[Registry, TokenServer
     registry, tokens = token_registry
     cache = BlobCache(cache_dir)
     with TokenServer(tmp_path / "elsewhere") as elsewhere:
-        cache.auth.save_challenge(registry.host, Challenge("bearer", {"realm": elsewhere.realm, "service": "x"}))
+        cache.auth.save_challenge(
+            registry.host, Challenge("bearer", {"realm": elsewhere.realm, "service": "x"})
+        )
         calls, token_count = _count(registry, tokens, lambda: _inspect(registry, "economy/index:v1"))
         assert len(elsewhere.requests) == 1  # the stale realm was asked once
     assert [(m, s) for m, _, s in calls] == [("GET", 401), ("GET", 200), ("GET", 200), ("GET", 200)]
@@ -217,7 +223,9 @@ def test_stale_challenge_is_replaced(token_registry: tuple[Registry, TokenServer
     cache.auth.save_challenge(registry.host, Challenge("bearer", {"realm": "http://127.0.0.1:9/token"}))
     for path in _token_files(cache_dir):
         path.unlink()
-    calls, token_count = _count(registry, tokens, lambda: _inspect(registry, "economy/index:v1", "--retries", "0"))
+    calls, token_count = _count(
+        registry, tokens, lambda: _inspect(registry, "economy/index:v1", "--retries", "0")
+    )
     assert [(m, s) for m, _, s in calls] == [("HEAD", 401), ("HEAD", 200)]
     assert token_count == 1
     kept = cache.auth.challenge(registry.host)
@@ -232,11 +240,11 @@ def test_tokens_are_per_identity(token_registry: tuple[Registry, TokenServer],
 
     registry, tokens = token_registry
     _inspect(registry, "economy/index:v1")
-    calls, token_count = _count(registry, tokens, lambda: _inspect(registry, "economy/index:v1", "-u", USERNAME,
+    _, token_count = _count(registry, tokens, lambda: _inspect(registry, "economy/index:v1", "-u", USERNAME,
                                                                    "-p", PASSWORD))  # fmt: skip
     assert token_count == 1 and tokens.requests[0].username == USERNAME
     assert len(_token_files(cache_dir)) == 2
-    calls, token_count = _count(registry, tokens, lambda: _inspect(registry, "economy/index:v1", "-u", USERNAME,
+    _, token_count = _count(registry, tokens, lambda: _inspect(registry, "economy/index:v1", "-u", USERNAME,
                                                                    "-p", PASSWORD))  # fmt: skip
     assert token_count == 0
     for path in cache_dir.rglob("*"):
@@ -254,7 +262,7 @@ def test_symlinked_record_is_not_followed(token_registry: tuple[Registry, TokenS
     elsewhere.write_bytes(path.read_bytes())
     path.unlink()
     path.symlink_to(elsewhere)
-    calls, token_count = _count(registry, tokens, lambda: _inspect(registry, "economy/index:v1"))
+    _, token_count = _count(registry, tokens, lambda: _inspect(registry, "economy/index:v1"))
     assert token_count == 1  # the link was not read
     assert not path.is_symlink() and stat.S_IMODE(path.stat().st_mode) == 0o600  # replaced by a file
     assert elsewhere.read_bytes() != path.read_bytes()

@@ -816,6 +816,9 @@ class BlobCache(_Section):
                 self._reset_estimate(sum(e.size for e in manifests.entries if e.path not in gone))
                 self._layers._reset_estimate(sum(e.size for e in layers.entries if e.path not in gone))
         self._layers._remove_abandoned_work()
+        if bound == 0:  # emptied: the tag memo and the auth state go too
+            self._tags.records.clear()
+            self._auth.records.clear()
         return result
 
     def clear(self) -> PruneResult:
