@@ -12,11 +12,16 @@ Every public name is listed in ``docs/api.md``. Submodules load on first use: ``
 ``regpeek.errors``, and ``regpeek.cache`` (another name for :mod:`regpeek.disk.cache`).
 """
 
+from __future__ import annotations
+
 import sys
 import types
-from typing import TYPE_CHECKING, Any
 
 from regpeek._version import __version__
+
+TYPE_CHECKING = False  # typing itself costs a few ms at every start; mypy reads this as typing's
+if TYPE_CHECKING:
+    from typing import Any
 
 
 def _defer_httpx_cli() -> None:

@@ -1,5 +1,5 @@
 """``python -m regpeek``: the same as the ``regpeek`` command."""
 
-from regpeek.cli.main import run
+from regpeek.cli.start import run
 
 run()

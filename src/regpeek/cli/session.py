@@ -5,12 +5,15 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import TYPE_CHECKING
 
 from regpeek.cli.options import Settings
 from regpeek.cli.scrub import remember_secrets
 from regpeek.disk.layout import LayoutReference
 from regpeek.network._sync.registry import Client
-from regpeek.pull import PullProgress
+
+if TYPE_CHECKING:
+    from regpeek.pull import PullProgress  # threads, staging, layouts: only for pull
 
 
 @contextmanager

@@ -41,7 +41,6 @@ from typing import TYPE_CHECKING
 import httpx
 
 from regpeek.disk.layout import ImageStore, LayoutReference
-from regpeek.disk.tarstream import LayerDecoder
 from regpeek.errors import AuthError, NotFoundError, RegistryUnavailableError, VerificationError
 from regpeek.formats.digest import BlobCheck, Digest
 from regpeek.formats.manifest import Descriptor
@@ -177,6 +176,8 @@ async def verified(chunks: AsyncChunks, check: BlobCheck) -> AsyncChunks:
 async def decompressed(chunks: AsyncChunks) -> AsyncChunks:
     """The uncompressed bytes of a layer blob (gzip, zstd or plain: see
     :class:`~regpeek.disk.tarstream.LayerDecoder`)."""
+    from regpeek.disk.tarstream import LayerDecoder  # gzip, tarfile, zstd: only for decompressed reads
+
     decoder = LayerDecoder()
     async with contextlib.aclosing(chunks):
         async for chunk in chunks:

@@ -42,7 +42,6 @@ from typing import TYPE_CHECKING
 import httpx
 
 from regpeek.disk.layout import ImageStore, LayoutReference
-from regpeek.disk.tarstream import LayerDecoder
 from regpeek.errors import AuthError, NotFoundError, RegistryUnavailableError, VerificationError
 from regpeek.formats.digest import BlobCheck, Digest
 from regpeek.formats.manifest import Descriptor
@@ -178,6 +177,8 @@ def verified(chunks: SyncChunks, check: BlobCheck) -> SyncChunks:
 def decompressed(chunks: SyncChunks) -> SyncChunks:
     """The uncompressed bytes of a layer blob (gzip, zstd or plain: see
     :class:`~regpeek.disk.tarstream.LayerDecoder`)."""
+    from regpeek.disk.tarstream import LayerDecoder  # gzip, tarfile, zstd: only for decompressed reads
+
     decoder = LayerDecoder()
     with contextlib.closing(chunks):
         for chunk in chunks:
