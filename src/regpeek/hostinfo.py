@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import platform as _stdlib_platform
+import os
 import re
 from functools import lru_cache
 from pathlib import Path
@@ -25,6 +25,6 @@ def _arm_version() -> str:
 @lru_cache(maxsize=1)
 def default_platform() -> Platform:
     """``linux/<host architecture>[/<variant>]``, on any host OS (macOS included)."""
-    machine = _stdlib_platform.machine() or "amd64"
+    machine = os.uname().machine or "amd64"  # what platform.machine() reads, without its import
     arm = _arm_version() if machine.lower().startswith("arm") and machine.lower() not in ("arm64",) else ""
     return host_platform(machine, arm)

@@ -61,7 +61,6 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import os
-import secrets
 import shutil
 import stat
 import time
@@ -230,7 +229,7 @@ def _remove(files: list[_File]) -> PruneResult:
 
 
 def _temp_name(path: Path) -> Path:
-    return path.with_name(f".{path.name}.{os.getpid()}-{secrets.token_hex(4)}{_TEMP_SUFFIX}")
+    return path.with_name(f".{path.name}.{os.getpid()}-{os.urandom(4).hex()}{_TEMP_SUFFIX}")
 
 
 def _hash_fd(fd: int, algorithm: str) -> DigestVerifier:
@@ -562,7 +561,7 @@ class LayerStore(_Section):
         process removes only areas whose owner has gone: those whose lock it can take exclusively.
         """
         self._ensure(self._work, create=True)
-        name = f"{os.getpid()}-{secrets.token_hex(6)}"
+        name = f"{os.getpid()}-{os.urandom(6).hex()}"
         fresh = self._work / f".new-{name}"
         area = self._work / name
         os.mkdir(fresh, 0o700)

@@ -14,7 +14,6 @@ import contextlib
 import errno
 import fcntl
 import os
-import secrets
 import stat
 from collections.abc import Iterator
 from pathlib import Path
@@ -82,7 +81,7 @@ def write_file_atomically(
     symbolic link included, and never writes through one.
     """
     target = Path(path)
-    temp = target.with_name(f".{target.name}.{os.getpid()}-{secrets.token_hex(4)}{suffix}")
+    temp = target.with_name(f".{target.name}.{os.getpid()}-{os.urandom(4).hex()}{suffix}")
     try:
         fd = open_regular(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
         with open(fd, "wb") as out:

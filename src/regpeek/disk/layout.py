@@ -17,7 +17,6 @@ import errno
 import io
 import json
 import os
-import secrets
 import shutil
 import stat
 from collections.abc import Iterator, Mapping
@@ -275,7 +274,7 @@ class Layout(ImageStore):
     def staging(self) -> Iterator[Staging]:
         """A staging area; on a clean exit nothing happens by itself: call :meth:`Staging.commit`."""
         self.path.mkdir(parents=True, exist_ok=True)
-        area = self.path / f"{_STAGING_PREFIX}{os.getpid()}-{secrets.token_hex(4)}"
+        area = self.path / f"{_STAGING_PREFIX}{os.getpid()}-{os.urandom(4).hex()}"
         area.mkdir()
         try:
             yield Staging(self, area)

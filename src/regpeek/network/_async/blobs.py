@@ -33,7 +33,6 @@ import asyncio
 import contextlib
 import logging
 import os
-import secrets
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -370,7 +369,7 @@ class AsyncBlobMethods:
         target = Path(path)
         if holds(target, descriptor):
             return DownloadedBlob(target, descriptor.digest, os.stat(target).st_size, downloaded=False)
-        temp = target.with_name(f".{target.name}.{secrets.token_hex(4)}.part")
+        temp = target.with_name(f".{target.name}.{os.urandom(4).hex()}.part")
         try:
             size, resumed = await self._write_blob(
                 blob_origin(repository), descriptor, temp, use_urls=use_urls, on_progress=on_progress

@@ -33,7 +33,6 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
-import secrets
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -371,7 +370,7 @@ class BlobMethods:
         target = Path(path)
         if holds(target, descriptor):
             return DownloadedBlob(target, descriptor.digest, os.stat(target).st_size, downloaded=False)
-        temp = target.with_name(f".{target.name}.{secrets.token_hex(4)}.part")
+        temp = target.with_name(f".{target.name}.{os.urandom(4).hex()}.part")
         try:
             size, resumed = self._write_blob(
                 blob_origin(repository), descriptor, temp, use_urls=use_urls, on_progress=on_progress
