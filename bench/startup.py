@@ -109,7 +109,9 @@ def main() -> None:
                 for name in order:
                     seconds[name].append(timed(commands[name], env=env).seconds)
             imports = [importtime(["-m", "regpeek", *inspect], env) for _ in range(args.import_rounds)]
-            version_imports = [importtime(["-m", "regpeek", "--version"], env) for _ in range(args.import_rounds)]
+            version_imports = [
+                importtime(["-m", "regpeek", "--version"], env) for _ in range(args.import_rounds)
+            ]
         finally:
             registry.stop()
     report(seconds, imports, version_imports, requests, args)
