@@ -64,7 +64,7 @@ def importtime(command: list[str], env: dict[str, str]) -> list[tuple[str, int, 
 
 
 def group_of(module: str) -> str:
-    top = module.split(".")[0]
+    top = module.split(".", maxsplit=1)[0]
     if top == "regpeek":
         return "regpeek"
     if top == "click":
