@@ -76,7 +76,14 @@ def test_inspect_json_imports_nothing_denied(registry: Registry, tmp_path: Path)
     with pusher_for(registry) as pusher:
         image = push_oci_image(pusher, "startup/app", "v1")
     env = {**os.environ, "REGPEEK_CACHE_DIR": str(tmp_path / "cache")}
-    command = ["-m", "regpeek", "inspect", "--json", *registry_flags(registry), f"{registry.host}/startup/app:v1"]
+    command = [
+        "-m",
+        "regpeek",
+        "inspect",
+        "--json",
+        *registry_flags(registry),
+        f"{registry.host}/startup/app:v1",
+    ]
     for _ in range(2):  # cold, then warm: the one-shot path a repeat takes
         done = _run(*command, env=env)
         assert done.returncode == 0, done.stderr[-2000:]
@@ -116,5 +123,7 @@ def test_no_tls_context_is_loaded_for_plain_http(registry: Registry, tmp_path: P
 def test_version_output_matches_the_package(flag: str) -> None:
     from regpeek import __version__
 
-    done = subprocess.run([sys.executable, "-m", "regpeek", flag], capture_output=True, text=True, check=False)
+    done = subprocess.run(
+        [sys.executable, "-m", "regpeek", flag], capture_output=True, text=True, check=False
+    )
     assert done.stdout == f"regpeek {__version__}\n" and done.returncode == 0
