@@ -3,7 +3,7 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 PYTEST_ARGS ?=
 
-.PHONY: setup demo test fuzz lint format bench-pull bench-copy bench-inspect bench-sif bench-faults bench-sif-many bench-catalog clean
+.PHONY: setup demo test fuzz lint format bench bench-startup bench-pull bench-copy bench-inspect bench-sif bench-faults bench-sif-many bench-catalog clean
 
 $(VENV)/.installed: pyproject.toml scripts/install-deps.sh
 	bash scripts/install-deps.sh
@@ -41,15 +41,21 @@ format: setup
 	$(PY) -m ruff check --fix .
 	$(PY) -m ruff format .
 
-bench-pull: setup  ## regpeek pull/unpack vs skopeo copy/umoci unpack (3 x 32 MiB)
+bench: setup  ## issue 13's targets 1-5 in one table: start-up, inspect (TLS, plain HTTP), pull (BENCH_ARGS=--quick)
+	$(PY) bench/all.py $(BENCH_ARGS)
+
+bench-startup: setup  ## regpeek --version and a warm inspect --json: wall time, -X importtime top ten
+	$(PY) bench/startup.py --rounds 15
+
+bench-pull: setup  ## regpeek pull/unpack vs skopeo copy/umoci (raw) unpack (3 x 32 MiB)
 	$(PY) bench/pull.py --rounds 5
 
 bench-copy: setup  ## regpeek copy vs skopeo copy, registry to registry (3 x 32 MiB, 20 x 2 MiB)
 	$(PY) bench/copy_speed.py --rounds 5
 
-bench-inspect: setup  ## regpeek inspect vs skopeo and python-dxf through 25 ms of latency
+bench-inspect: setup  ## regpeek inspect vs skopeo (and python-dxf) through 25 ms of latency, TLS and plain HTTP
 	$(PY) -m pip install -q --disable-pip-version-check python-dxf
-	$(PY) bench/inspect_speed.py --rounds 5
+	$(PY) bench/inspect_speed.py --rounds 5 --loop-rounds 3 --dxf
 
 bench-sif: setup  ## regpeek sif vs skopeo copy + umoci unpack + mksquashfs + siftool (2 images)
 	$(PY) bench/sif.py --rounds 3
