@@ -49,11 +49,15 @@ def main() -> None:
     table(startup, inspect, pull, far)
 
 
-def table(startup: dict[str, Any], inspect: dict[str, Any], pull: dict[str, Any], far: dict[str, Any]) -> None:
+def table(
+    startup: dict[str, Any], inspect: dict[str, Any], pull: dict[str, Any], far: dict[str, Any]
+) -> None:
     rows: list[tuple[str, str, str, str, str]] = []
     summary = inspect["summary"]
 
-    def ratio_row(label: str, mode: str, scenario: str, ours: str, theirs: str, goal: float, faster: bool) -> None:
+    def ratio_row(
+        label: str, mode: str, scenario: str, ours: str, theirs: str, goal: float, faster: bool
+    ) -> None:
         found = summary.get(f"{mode} {scenario}")
         if not found:
             return
@@ -85,11 +89,17 @@ def table(startup: dict[str, Any], inspect: dict[str, Any], pull: dict[str, Any]
         rows.append((f"{label}: peak RSS", f"{rss:.1f} MiB", "< 100 MiB", "yes" if rss < 100 else "NO", "-"))
     medians = startup["medians_s"]
     version, warm = medians["regpeek --version"], medians["regpeek inspect --json (warm)"]
-    rows.append(("5. regpeek --version", f"{version * 1000:.0f} ms (python -c pass "
-                 f"{medians['python -c pass'] * 1000:.0f} ms)", "< 40 ms", "yes" if version < 0.040 else "NO", "-"))  # fmt: skip
-    rows.append(("5. warm inspect --json, loopback", f"{warm * 1000:.0f} ms (imports {startup['imports_total_ms']:.0f} ms; "
-                 f"skopeo {medians['skopeo inspect --no-tags'] * 1000:.0f} ms)", "< 60 ms",
-                 "yes" if warm < 0.060 else "NO", ", ".join(startup["warm_requests"]))  # fmt: skip
+    python_ms = medians["python -c pass"] * 1000
+    rows.append(("5. regpeek --version", f"{version * 1000:.0f} ms (python -c pass {python_ms:.0f} ms)", "< 40 ms",
+                 "yes" if version < 0.040 else "NO", "-"))  # fmt: skip
+    skopeo_ms = medians["skopeo inspect --no-tags"] * 1000
+    measured = (
+        f"{warm * 1000:.0f} ms (imports {startup['imports_total_ms']:.0f} ms; skopeo {skopeo_ms:.0f} ms)"
+    )
+    requests = ", ".join(startup["warm_requests"])
+    rows.append(
+        ("5. warm inspect --json, loopback", measured, "< 60 ms", "yes" if warm < 0.060 else "NO", requests)
+    )
     print(f"\nissue 13 targets, {machine()}, load average {os.getloadavg()[0]:.1f} "
           f"(during the runs: {inspect['load_average']:.1f}-{startup['load_average']:.1f})")  # fmt: skip
     widths = [max(len(row[i]) for row in rows) for i in range(5)]
