@@ -1,7 +1,7 @@
 """Inspect many images at once, results in input order, memory bounded; with either client.
 
 :func:`inspect_many` reads references lazily (an iterator of 100,000 lines is fine), runs at most
-``jobs`` inspects at a time and at most ``per_registry`` against one registry, and yields one outcome per
+``jobs`` inspects at a time (:data:`JOBS`) and at most ``per_registry`` (:data:`PER_REGISTRY`) against one registry, and yields one outcome per
 reference in input order. At most ``jobs * 4`` references are in flight or waiting to be yielded, so
 memory does not grow with the input. Tokens are shared: the client's auth flow fetches one token per
 registry and scope and lets the other requests wait for it (see :mod:`regpeek.network.auth`).
@@ -31,7 +31,13 @@ from regpeek.formats.reference import Reference
 from regpeek.network._async.registry import AsyncClient
 from regpeek.network._sync.registry import Client
 
-__all__ = ["Outcome", "inspect_many", "read_references"]
+__all__ = ["JOBS", "PER_REGISTRY", "Outcome", "inspect_many", "read_references"]
+
+#: Inspects at a time by default.
+JOBS = 32
+#: Requests in flight to one registry by default: 16 HTTP/1.1 connections (keep-alive), bounded so
+#: that a batch does not look like a flood; a 429 pauses the whole registry (``Retry-After``).
+PER_REGISTRY = 16
 
 
 @dataclass(frozen=True)
@@ -86,8 +92,8 @@ def inspect_many(
     references: Iterable[str],
     *,
     platform: Platform | str | None = None,
-    jobs: int = 16,
-    per_registry: int = 8,
+    jobs: int = JOBS,
+    per_registry: int = PER_REGISTRY,
 ) -> AsyncIterator[Outcome]: ...
 
 
@@ -97,8 +103,8 @@ def inspect_many(
     references: Iterable[str],
     *,
     platform: Platform | str | None = None,
-    jobs: int = 16,
-    per_registry: int = 8,
+    jobs: int = JOBS,
+    per_registry: int = PER_REGISTRY,
 ) -> Iterator[Outcome]: ...
 
 
@@ -107,8 +113,8 @@ def inspect_many(
     references: Iterable[str],
     *,
     platform: Platform | str | None = None,
-    jobs: int = 16,
-    per_registry: int = 8,
+    jobs: int = JOBS,
+    per_registry: int = PER_REGISTRY,
 ) -> AsyncIterator[Outcome] | Iterator[Outcome]:
     """An :class:`Outcome` per reference, in input order; failures do not stop the others.
 

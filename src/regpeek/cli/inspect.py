@@ -15,6 +15,9 @@ from regpeek.cli.session import session
 from regpeek.cli.template import Template, template_option
 
 SIF_PREFIX = "sif:"
+#: regpeek.batch.JOBS and PER_REGISTRY (not imported here: the one-shot path does not load asyncio).
+JOBS = 32
+PER_REGISTRY = 16
 
 #: The keys of ``inspect --json`` (InspectResult.to_dict), which --format may name.
 INSPECT_KEYS = (
@@ -51,9 +54,17 @@ SIF_KEYS = (
     "--jobs",
     "-j",
     type=click.IntRange(1, 256),
-    default=16,
+    default=JOBS,
     show_default=True,
     help="Images inspected at once (many references).",
+)
+@click.option(
+    "--per-registry",
+    "per_registry",
+    type=click.IntRange(1, 64),
+    default=PER_REGISTRY,
+    show_default=True,
+    help="Requests in flight to one registry at most (many references); a 429 pauses the registry.",
 )
 @registry_options()
 def inspect_command(
@@ -63,6 +74,7 @@ def inspect_command(
     as_json: bool,
     template: str | None,
     jobs: int,
+    per_registry: int,
 ) -> None:
     """Show the manifest, config, layers and platforms of REF.
 
@@ -102,7 +114,7 @@ def inspect_command(
 
     stream = _open_references(from_file) if from_file is not None else None
     try:
-        code = inspect_lines(settings, _references(refs, stream), jobs, compiled)
+        code = inspect_lines(settings, _references(refs, stream), jobs, compiled, per_registry)
     finally:
         if stream is not None and stream is not sys.stdin:
             stream.close()

@@ -36,7 +36,6 @@ as well: both scopes go into one token request, as the registry's challenge asks
 from __future__ import annotations
 
 import base64
-import contextlib
 import hashlib
 import json
 import logging
@@ -203,7 +202,12 @@ class RegistryAuth(httpx.Auth):
         # calling thread and closes it on any failure, so the lock is always released by its holder.
         key = self._first_request_key(request)
         lock = self._thread_lock(key) if key is not None else None
-        with lock if lock is not None else contextlib.nullcontext():
+        if lock is not None:
+            lock.acquire()
+            if self._first_request_key(request) is None:  # the token came (or no auth) while it waited
+                lock.release()
+                lock = None
+        try:
             flow = self._flow(request)
             step = next(flow)
             while True:
@@ -219,13 +223,21 @@ class RegistryAuth(httpx.Auth):
                     step = flow.send(response)
                 except StopIteration:
                     return
+        finally:
+            if lock is not None:
+                lock.release()
 
     async def async_auth_flow(self, request: httpx.Request) -> AsyncGenerator[httpx.Request, httpx.Response]:
         # Concurrent tasks share tokens: while no token is live for this host and scope, requests for
         # it go one at a time, so the first fetches the token and the others find it cached.
         key = self._first_request_key(request)
         lock = self._task_lock(key) if key is not None else None
-        async with lock if lock is not None else contextlib.nullcontext():
+        if lock is not None:
+            await lock.acquire()
+            if self._first_request_key(request) is None:  # the token came (or no auth) while it waited
+                lock.release()
+                lock = None
+        try:
             flow = self._flow(request)
             step = next(flow)
             while True:
@@ -241,6 +253,9 @@ class RegistryAuth(httpx.Auth):
                     step = flow.send(response)
                 except StopIteration:
                     return
+        finally:
+            if lock is not None:
+                lock.release()
 
     def _first_request_key(self, request: httpx.Request) -> tuple[str, str] | None:
         """(host, scope) when requests for it should wait for a first token, else None."""
@@ -315,7 +330,8 @@ class RegistryAuth(httpx.Auth):
         if challenge is not None:
             self._remember_challenge(host, challenge)
         if challenge is not None and challenge.scheme == "bearer":
-            self._bearer[host] = challenge
+            # kept for this host's next scopes: realm and service only (its scope was this request's)
+            self._bearer[host] = _reusable(challenge)
             self._basic.discard(host)
             token = yield from self._fetch_token(request, host, registry, challenge, scope)
             request.headers["Authorization"] = f"Bearer {token.value}"
@@ -548,6 +564,13 @@ class RegistryAuth(httpx.Auth):
         self._keep_token(host, registry, scope or "", token)
         log.debug("token for %s received (valid %ds)", registry, int(expires_in))
         return token
+
+
+def _reusable(challenge: Challenge) -> Challenge:
+    """A challenge without what belonged to the request it answered (``scope``, ``error``)."""
+    return Challenge(
+        challenge.scheme, {k: v for k, v in challenge.params.items() if k not in ("scope", "error")}
+    )
 
 
 def _challenge_error(response: httpx.Response) -> str | None:

@@ -6,7 +6,8 @@ Written once in ``_async/http.py``; ``_sync/http.py`` is generated from it by ``
   authenticates registry hosts.
 - Transient failures (connection errors, timeouts, 429, 502, 503, 504, from the registry or its token
   service) are retried with capped exponential backoff and jitter, honouring ``Retry-After`` up to a
-  cap; every failure of one request spends the same budget of ``retries``.
+  cap; every failure of one request spends the same budget of ``retries``. A 429 pauses the whole
+  host: no request of this client (task or thread) is sent to it until the wait is over.
 - Redirects are followed by hand: at most 10, never from https to http, and each hop is a fresh
   request, so an ``Authorization`` header never travels to another host.
 - Bodies of manifests and configs are read in chunks and refused past their size cap.
@@ -23,6 +24,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections.abc import AsyncIterator
 from typing import TypeAlias
 
@@ -82,6 +84,7 @@ class AsyncHTTP:
         self._client = async_client(options, self.trust)
         self._warned: set[str] = set()
         self._plain: set[str] = set()  # hosts found to speak plain HTTP (see scheme)
+        self._paused: dict[str, float] = {}  # host -> monotonic time before which nothing is sent to it
         self.sent = 0
 
     def scheme(self, host: str) -> str:
@@ -187,8 +190,13 @@ class AsyncHTTP:
         """
         if attempts is None:
             attempts = Attempts(self.options.retries)
+        host = url.netloc.decode()
+        waited = False  # this request has just waited out the host's pause itself
         while True:
             attempt = attempts.start()
+            if not waited:
+                await self._wait_for_host(host)
+            waited = False
             try:
                 response = await self._send_following(method, url, headers, what, content)
             except httpx.StreamError:  # a 401 in the middle of a streamed upload asked for the body again
@@ -222,7 +230,11 @@ class AsyncHTTP:
             try:
                 if response.status_code in RETRY_STATUSES and not attempts.last:
                     log.debug("HTTP %s for %s: retrying", response.status_code, what)
-                    await asyncio.sleep(retry_delay(self.options, attempt, response))
+                    delay = retry_delay(self.options, attempt, response)
+                    if response.status_code == 429:  # too many requests: the host waits, not one request
+                        self._pause(host, delay)
+                        waited = True
+                    await asyncio.sleep(delay)
                     continue
                 body = await self._read(response, _ERROR_BODY_LIMIT, what, strict=False)
                 failure = error_for_status(
@@ -305,6 +317,19 @@ class AsyncHTTP:
                 raise RegistryUnavailableError(f"refused a redirect to a {target.scheme!r} URL for {what}")
             url = target
         raise RegistryUnavailableError(f"too many redirects (over {MAX_REDIRECTS}) for {what}")
+
+    def _pause(self, host: str, seconds: float) -> None:
+        """Send nothing more to ``host`` for ``seconds`` (a 429's ``Retry-After``, or the backoff): one
+        answer pauses every request of this client to that host, not each on its own."""
+        until = time.monotonic() + seconds
+        if until > self._paused.get(host, 0.0):
+            log.debug("%s answered 429: pausing requests to it for %.1f s", host, seconds)
+            self._paused[host] = until
+
+    async def _wait_for_host(self, host: str) -> None:
+        wait = self._paused.get(host, 0.0) - time.monotonic()
+        if wait > 0:
+            await asyncio.sleep(wait)
 
     def _warn(self, response: httpx.Response) -> None:
         for text in warnings_in(response):
