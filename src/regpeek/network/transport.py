@@ -13,6 +13,7 @@ import random
 import re
 import socket
 import ssl
+import sys
 import threading
 import time
 from collections.abc import Callable
@@ -250,7 +251,21 @@ def sync_client(options: HttpOptions, trust: Trust) -> httpx.Client:
     return httpx.Client(transport=transport, **_common(options, trust))  # type: ignore[arg-type]
 
 
+def _remember_no_sniffio() -> None:
+    """httpcore runs ``import sniffio`` for every lock it makes on the async path (several per request);
+    without sniffio installed each of those searches ``sys.path`` again, which took more CPU than the
+    requests themselves in a 200-image batch (``bench/inspect_speed.py``). A ``None`` entry in
+    ``sys.modules`` is Python's record of a module that is not there: the import then fails at once,
+    and httpcore takes asyncio, as it does anyway when sniffio is missing."""
+    if "sniffio" not in sys.modules:
+        import importlib.util
+
+        if importlib.util.find_spec("sniffio") is None:
+            sys.modules["sniffio"] = None  # type: ignore[assignment]
+
+
 def async_client(options: HttpOptions, trust: Trust) -> httpx.AsyncClient:
+    _remember_no_sniffio()
     transport = options.transport
     if transport is not None and not isinstance(transport, httpx.AsyncBaseTransport):
         raise TypeError("the async client needs an async transport")
