@@ -5,7 +5,8 @@ Starts a local CNCF distribution registry, pushes one image of LAYERS layers of 
 (incompressible) data, then pulls it ROUNDS times with each tool into a fresh directory, alternating
 which goes first, under ``/usr/bin/time -v`` (after one warm-up run of each). regpeek runs as a user
 would, with its cache on, but with a fresh, empty cache directory each run (a cold pull pays for
-adding the layers to the cache); ``--delay 0.025`` puts the 25 ms-each-way latency proxy in front of
+adding the layers to the cache); ``--cache`` adds rows for ``--no-cache`` and for a warm cache (the
+same layers pulled again into a new destination, from the cache); ``--delay 0.025`` puts the 25 ms-each-way latency proxy in front of
 the registry. Then it unpacks the pulled layout ROUNDS times with ``regpeek unpack oci:...`` against
 ``umoci raw unpack --rootless`` (only the unpacking) and ``umoci unpack --rootless`` (which also writes
 an mtree manifest of the tree and a runtime ``config.json``), alternating the same way. Prints median
@@ -46,6 +47,8 @@ def main() -> None:
     parser.add_argument("--layer-mib", type=int, default=32)
     parser.add_argument("--delay", type=float, default=0.0, help="seconds added each way (a latency proxy)")
     parser.add_argument("--no-unpack", action="store_true", help="only the pulls")
+    parser.add_argument("--cache", action="store_true",
+                        help="also regpeek with --no-cache and with a warm cache (a second pull of the same layers)")  # fmt: skip
     parser.add_argument("--json", dest="json_out", help="also write the results to this file")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="regpeek-bench-") as work:
@@ -62,10 +65,17 @@ def main() -> None:
                         "skopeo", "copy", "--quiet", "--src-tls-verify=false", f"docker://{ref}", f"oci:{dest}:latest"
                     ],
                 }  # fmt: skip
-                pulls = alternate(commands, args.rounds, lambda name: workdir / f"out-{name}", fresh=[cache])
+                fresh = [cache]
+                if args.cache:
+                    warm = workdir / "warm-cache"
+                    commands["regpeek --no-cache"] = lambda dest: [REGPEEK, "pull", "--plain-http", "--quiet", "--no-cache", ref, str(dest)]  # fmt: skip
+                    commands["regpeek warm cache"] = lambda dest: [REGPEEK, "pull", "--plain-http", "--quiet", "--cache-dir", str(warm), ref, str(dest)]  # fmt: skip
+                pulls = alternate(
+                    commands, args.rounds, lambda name: workdir / f"out-{name.replace(' ', '-')}", fresh=fresh
+                )
             unpacks: dict[str, list[Run]] = {}
             if not args.no_unpack:
-                layout = workdir / "out-regpeek"
+                layout = workdir / "out-regpeek"  # the last cold pull's layout
                 umoci = ["umoci", "--log", "error"]
                 unpackers = {
                     "regpeek": lambda dest: [REGPEEK, "unpack", "--quiet", f"oci:{layout}:latest", str(dest)],
@@ -111,13 +121,13 @@ def alternate(
 
 
 def report(what: str, runs: dict[str, list[Run]], peer: str) -> dict[str, dict[str, float]]:
-    print(f"\n{what:<17} {'median s':>9} {'peak RSS MiB':>13}")
+    print(f"\n{what:<19} {'median s':>9} {'peak RSS MiB':>13}")
     summary = {}
     for name, results in runs.items():
         seconds = median([r.seconds for r in results])
         rss = max(r.peak_rss_kib for r in results) / 1024
         summary[name] = {"seconds": seconds, "peak_rss_mib": rss}
-        print(f"{name:<17} {seconds:>9.3f} {rss:>13.1f}")
+        print(f"{name:<19} {seconds:>9.3f} {rss:>13.1f}")
     ratio = summary["regpeek"]["seconds"] / summary[peer]["seconds"]
     print(f"regpeek / {peer} wall time: {ratio:.2f}x")
     return summary
