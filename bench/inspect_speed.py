@@ -28,6 +28,7 @@ import asyncio
 import importlib
 import json
 import os
+import resource
 import shutil
 import subprocess
 import tempfile
@@ -86,13 +87,22 @@ class Counter:
     def __init__(self, registry: Registry, tokens: TokenServer) -> None:
         self.registry, self.tokens = registry, tokens
 
-    def measure(self, action: Callable[[], object]) -> tuple[float, int, int]:
+    def measure(self, action: Callable[[], object]) -> tuple[float, int, int, float]:
+        """Wall seconds, registry requests, token requests, and the CPU seconds (user + system) of
+        the processes the action ran (or of this process, for the in-process API rows)."""
         self.registry.mark()
         self.tokens.clear()
+        before = _cpu()
         started = time.perf_counter()
         action()
         seconds = time.perf_counter() - started
-        return seconds, len(self.registry.requests()), len(self.tokens.requests)
+        return seconds, len(self.registry.requests()), len(self.tokens.requests), _cpu() - before
+
+
+def _cpu() -> float:
+    children = resource.getrusage(resource.RUSAGE_CHILDREN)
+    own = resource.getrusage(resource.RUSAGE_SELF)
+    return children.ru_utime + children.ru_stime + own.ru_utime + own.ru_stime
 
 
 def dxf_inspect_all(host: str, refs: list[str], ca_file: str) -> None:
@@ -136,7 +146,7 @@ def check_lines(output: bytes, host: str, refs: list[str], expected: dict[str, s
         assert document.get("digest") == expected[ref], (ref, document)
 
 
-Samples = dict[str, dict[str, list[tuple[float, int, int]]]]
+Samples = dict[str, dict[str, list[tuple[float, int, int, float]]]]
 
 
 def bench_mode(mode: str, args: argparse.Namespace, workdir: Path, results: Samples) -> None:
@@ -270,9 +280,10 @@ def summarize(results: Samples) -> dict[str, dict[str, dict[str, float]]]:
     for scenario, tools in results.items():
         for tool, samples in tools.items():
             summary.setdefault(scenario, {})[tool] = {
-                "seconds": median([s for s, _, _ in samples]),
-                "requests": median([float(r) for _, r, _ in samples]),
-                "tokens": median([float(t) for _, _, t in samples]),
+                "seconds": median([s for s, _, _, _ in samples]),
+                "requests": median([float(r) for _, r, _, _ in samples]),
+                "tokens": median([float(t) for _, _, t, _ in samples]),
+                "cpu": median([c for _, _, _, c in samples]),
                 "rounds": len(samples),
             }
     return summary
@@ -298,8 +309,9 @@ def report(results: Samples, args: argparse.Namespace) -> None:
             if ours not in found or theirs not in found:
                 continue
             a, b = found[ours], found[theirs]
+            cpu = f"{a['cpu']:.2f} vs {b['cpu']:.2f}"
             print(f"{mode:<5} {title:<40} {a['seconds']:>9.3f} {b['seconds']:>9.3f} {a['seconds'] / b['seconds']:>6.2f}x"
-                  f"  {a['requests']:.0f} ({a['tokens']:.0f}) vs {b['requests']:.0f} ({b['tokens']:.0f})")  # fmt: skip
+                  f" {cpu:>13}  {a['requests']:.0f} ({a['tokens']:.0f}) vs {b['requests']:.0f} ({b['tokens']:.0f})")  # fmt: skip
     if args.json_out:
         document = {
             "machine": machine(),
