@@ -48,7 +48,7 @@ bench-startup: setup  ## regpeek --version and a warm inspect --json: wall time,
 	$(PY) bench/startup.py --rounds 15
 
 bench-pull: setup  ## regpeek pull/unpack vs skopeo copy/umoci (raw) unpack (3 x 32 MiB)
-	$(PY) bench/pull.py --rounds 5
+	$(PY) bench/pull.py --rounds 5 --cache
 
 bench-copy: setup  ## regpeek copy vs skopeo copy, registry to registry (3 x 32 MiB, 20 x 2 MiB)
 	$(PY) bench/copy_speed.py --rounds 5

@@ -295,7 +295,7 @@ def report(results: Samples, args: argparse.Namespace) -> None:
     print(f"{args.delay * 1000:.0f} ms each way (registry and token service), {args.rounds} rounds "
           f"({args.loop_rounds} for 200 references), medians, {machine()}, load average {load_average:.1f}")  # fmt: skip
     print(
-        f"{'scenario':<46} {'regpeek s':>9} {'skopeo s':>9} {'ratio':>7}  requests (tokens) regpeek vs skopeo"
+        f"{'scenario':<46} {'regpeek s':>9} {'skopeo s':>9} {'ratio':>7} {'CPU s':>13}  requests (tokens) regpeek vs skopeo"
     )
     rows = [
         ("1. first inspect, empty HOME and cache", "one", "regpeek cold", "skopeo"),
