@@ -1285,7 +1285,9 @@ _AUTH = [
         rule(lambda run: fp.status(503), "/token", on="token"),
         upstream="token",
         login=True,
-        checks=(proxy_gets(MANIFESTS, 1),),  # the tag's one GET, answered 401; retries go to the token service
+        checks=(
+            proxy_gets(MANIFESTS, 1),
+        ),  # the tag's one GET, answered 401; retries go to the token service
         doc="a token service that stays busy: exit 6 after --retries, naming the status",
     ),
     Scenario(
