@@ -15,7 +15,7 @@ import pytest
 import regpeek
 from tests.integration.api import Api, registry_flags, run_cli
 from tests.support.fixtures import PASSWORD, USERNAME
-from tests.support.images import Pushed, load_samples
+from tests.support.images import Pushed, PushedIndex, load_samples
 from tests.support.push import pusher_for
 from tests.support.registry import Registry
 from tests.support.tokenserver import TokenServer
@@ -45,8 +45,8 @@ def test_inspect_index_request_economy(api: Api, token_registry: tuple[Registry,
     """A tag pointing at an index: three GETs after auth, one token request, no ping, no tag listing."""
     registry, tokens = token_registry
     index = token_samples["samples/index"]
-    assert isinstance(index, regpeek.Index) is False  # a pushed description, not a regpeek object
-    child = index.child("linux", "arm", "v7")  # type: ignore[union-attr]
+    assert isinstance(index, PushedIndex)
+    child = index.child("linux", "arm", "v7")
     registry.mark()
     tokens.clear()
     result = api.call(registry, "inspect", f"{registry.host}/samples/index:latest", platform="linux/arm/v7")
