@@ -186,13 +186,14 @@ def test_a_loopback_registry_without_tls_needs_no_plain_http(
 def test_a_loopback_registry_with_tls_stays_verified(tls_registry: Registry) -> None:
     """A loopback registry that does speak TLS is not downgraded: its certificate must be trusted."""
     with pusher_for(tls_registry) as pusher:
-        load_samples(pusher)
+        pushed = load_samples(pusher)
     refused = run_cli("digest", "--retries", "0", f"{tls_registry.host}/samples/oci")
     assert refused.code == 6 and "certificate verification failed" in refused.stderr
+    assert refused.stdout == b""
     done = run_cli(
         "digest", "--retries", "0", "--ca-file", str(tls_registry.ca_file), f"{tls_registry.host}/samples/oci"
     )
-    assert done.code == 0, done.stderr
+    assert (done.code, done.text) == (0, pushed["samples/oci"].digest + "\n"), done.stderr
 
 
 def test_proxies_in_the_library(
