@@ -5,6 +5,7 @@ Each pytest run gets a temporary directory of its own (``--basetemp``, unless gi
 started side by side on one machine (several worktrees, a benchmark and the suite) would delete each
 other's files mid-test. The directory is removed when the run ends, descriptor by descriptor (some
 tests build trees deeper than ``shutil.rmtree`` can recurse), unless ``REGPEEK_KEEP_TMP`` is set.
+Every test starts from fresh CLI process state (:mod:`tests.support.clistate`).
 """
 
 from __future__ import annotations
@@ -13,9 +14,12 @@ import contextlib
 import os
 import shutil
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+
+from tests.support.clistate import fresh_cli_state
 
 _CREATED: list[Path] = []
 
@@ -25,6 +29,14 @@ def pytest_configure(config: pytest.Config) -> None:
         base = Path(tempfile.mkdtemp(prefix="regpeek-pytest-"))
         config.option.basetemp = str(base)
         _CREATED.append(base)
+
+
+@pytest.fixture(autouse=True)
+def _fresh_cli_state() -> Iterator[None]:
+    """Every test starts with the CLI's process-wide state of a new process (``run_cli`` also resets
+    it for each run): the scrubber knows no secret, no ``--debug`` handler is installed."""
+    with fresh_cli_state():
+        yield
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:

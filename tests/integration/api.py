@@ -12,6 +12,7 @@ from typing import Any
 
 import regpeek
 from regpeek.cli.main import main
+from tests.support.clistate import fresh_cli_state
 from tests.support.registry import Registry
 
 
@@ -75,14 +76,18 @@ class CliResult:
 
 
 def run_cli(*argv: str, stdin: str = "") -> CliResult:
-    """Run ``regpeek`` in-process with ``argv``; capture exit code, stdout bytes and stderr text."""
+    """Run ``regpeek`` in-process with ``argv``; capture exit code, stdout bytes and stderr text.
+
+    Each run starts from a new process's global state (no secrets known to the scrubber, no debug log
+    handler: :func:`tests.support.clistate.fresh_cli_state`) and leaves none behind.
+    """
     out = io.BytesIO()
     err = io.StringIO()
     text_out = io.TextIOWrapper(out, encoding="utf-8", write_through=True)
     saved = sys.stdout, sys.stdin
     sys.stdout, sys.stdin = text_out, io.StringIO(stdin)
     try:
-        with redirect_stderr(err):
+        with fresh_cli_state(), redirect_stderr(err):
             code = main(list(argv))
         text_out.flush()
     finally:
