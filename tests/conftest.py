@@ -6,6 +6,12 @@ started side by side on one machine (several worktrees, a benchmark and the suit
 other's files mid-test. The directory is removed when the run ends, descriptor by descriptor (some
 tests build trees deeper than ``shutil.rmtree`` can recurse), unless ``REGPEEK_KEEP_TMP`` is set.
 Every test starts from fresh CLI process state (:mod:`tests.support.clistate`).
+
+No silent skips. The integration tests need external programs (the registry, the oracles skopeo,
+umoci, siftool, unsquashfs, ...): when any is missing the run stops at collection with the list and
+the packages to install, unless ``REGPEEK_SKIP_MISSING_TOOLS=1`` (then the tests needing them skip,
+listed by ``-ra``). With ``REGPEEK_NO_SKIPS=1`` (set by ``.ci/run``, which runs as root) a run in which
+any test skipped fails, naming them: a CI machine lacking a tool, or not root, is red.
 """
 
 from __future__ import annotations
@@ -29,6 +35,57 @@ def pytest_configure(config: pytest.Config) -> None:
         base = Path(tempfile.mkdtemp(prefix="regpeek-pytest-"))
         config.option.basetemp = str(base)
         _CREATED.append(base)
+
+
+# the programs the integration tests use, and the Debian package of each
+REQUIRED_TOOLS = {
+    "docker-registry": "docker-registry",
+    "skopeo": "skopeo",
+    "umoci": "umoci",
+    "htpasswd": "apache2-utils",
+    "siftool": "siftool",
+    "mksquashfs": "squashfs-tools",
+    "unsquashfs": "squashfs-tools",
+    "tar2sqfs": "squashfs-tools-ng",
+    "setpriv": "util-linux",
+}
+_SKIPPED: list[str] = []
+
+
+def missing_tools() -> dict[str, str]:
+    return {tool: package for tool, package in REQUIRED_TOOLS.items() if shutil.which(tool) is None}
+
+
+def pytest_collection_finish(session: pytest.Session) -> None:
+    if os.environ.get("REGPEEK_SKIP_MISSING_TOOLS") == "1":
+        return
+    if not any(item.nodeid.startswith("tests/integration/") for item in session.items):
+        return
+    missing = missing_tools()
+    if missing:
+        raise pytest.UsageError(
+            f"missing programs the integration tests need: {', '.join(missing)} "
+            f"(apt-get install -y {' '.join(sorted(set(missing.values())))}, or `make setup`; "
+            "REGPEEK_SKIP_MISSING_TOOLS=1 skips those tests instead)"
+        )
+
+
+def pytest_runtest_logreport(report: pytest.TestReport) -> None:
+    if report.skipped and not hasattr(report, "wasxfail"):
+        _SKIPPED.append(report.nodeid)
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    if os.environ.get("REGPEEK_NO_SKIPS") == "1" and _SKIPPED and exitstatus == pytest.ExitCode.OK:
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
+        reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+        if reporter is not None:
+            reporter.ensure_newline()
+            reporter.write_line(
+                f"REGPEEK_NO_SKIPS=1: {len(_SKIPPED)} test(s) skipped (see the skip summary), "
+                "which this run does not allow",
+                red=True,
+            )
 
 
 @pytest.fixture(autouse=True)

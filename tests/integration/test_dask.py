@@ -16,6 +16,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import distributed  # the test extra installs it: missing, this module fails (no skip)
 import pytest
 
 from regpeek.formats.sifname import sif_file_name
@@ -25,8 +26,6 @@ from tests.support.catalogimages import push_catalogue
 from tests.support.fixtures import require_tool
 from tests.support.manyimages import ManyImages, push_many
 from tests.support.registry import Registry, start_registry
-
-distributed = pytest.importorskip("distributed", reason="the test extra installs distributed")
 
 
 @pytest.fixture(scope="module")

@@ -31,11 +31,18 @@ from pathlib import Path
 import pytest
 
 from regpeek.disk.unpack import UnpackReport, export_tar, unpack_layers
+from tests.support.fixtures import require_tool
 from tests.support.images import Compression
 from tests.support.layers import Entry, describe_tar, describe_tree, walk, write_oci_layout
 
 UMOCI = shutil.which("umoci")
-pytestmark = pytest.mark.skipif(UMOCI is None, reason="umoci is not installed: no oracle for layer unpacking")
+
+
+@pytest.fixture(autouse=True)
+def _umoci() -> None:
+    """umoci is this module's oracle: missing, every test fails (REGPEEK_SKIP_MISSING_TOOLS=1 skips)."""
+    require_tool("umoci")
+
 
 ROOTLESS_XATTR = "user.rootlesscontainers"
 
