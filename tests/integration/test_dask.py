@@ -5,6 +5,7 @@ workers equals the catalogue walked in one process."""
 
 from __future__ import annotations
 
+import importlib
 import json
 import os
 import signal
@@ -16,7 +17,6 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import distributed  # the test extra installs it: missing, this module fails (no skip)
 import pytest
 
 from regpeek.formats.sifname import sif_file_name
@@ -26,6 +26,9 @@ from tests.support.catalogimages import push_catalogue
 from tests.support.fixtures import require_tool
 from tests.support.manyimages import ManyImages, push_many
 from tests.support.registry import Registry, start_registry
+
+# the test extra installs it: missing, this module fails (no skip); Any, as distributed is untyped
+distributed: Any = importlib.import_module("distributed")
 
 
 @pytest.fixture(scope="module")
