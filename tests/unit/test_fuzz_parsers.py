@@ -7,6 +7,9 @@ examples of loosely shaped text.  Here the inputs are built to go deeper, and th
   indexes and schema1 (signed too), whose members have random types; ``parse`` returns a manifest
   whose digest is right, or raises :class:`~regpeek.errors.VerificationError` -- and what it returns
   can be inspected (config, JSON output) without anything else going wrong;
+- well-formed manifests, indexes, schema1 documents and configs, which must parse to exactly what
+  was built, and the same spoiled in one member; each run asserts the fraction of its inputs that
+  parsed (the success paths are fuzzed, not only the refusals);
 - references and platforms: arbitrary text and mutations of valid spellings give a value or
   :class:`~regpeek.errors.UsageError`, and what parses prints back to itself;
 - ``WWW-Authenticate``: never raises, and challenges rendered with any quoting parse back exactly.
@@ -39,7 +42,15 @@ from regpeek.formats.platform import Platform
 from regpeek.formats.reference import Reference, Repository
 from regpeek.formats.schema1 import Schema1Manifest
 from tests.unit import builders
-from tests.unit.strategies import ARCH_SPELLINGS, VARIANT_SPELLINGS, digests, references
+from tests.unit.strategies import (
+    ARCH_SPELLINGS,
+    VARIANT_SPELLINGS,
+    digests,
+    hex_digits,
+    references,
+    repositories,
+    tags,
+)
 
 EXAMPLES = int(os.environ.get("FUZZ_EXAMPLES", "100"))
 fuzz = settings(
@@ -245,6 +256,166 @@ def _schema1_documents(draw: st.DrawFn) -> dict[str, Any]:
 _ANY_DOCUMENT = st.dictionaries(st.sampled_from(_MEMBERS), _ANY_JSON, max_size=6)
 _DOCUMENTS = st.one_of(_spoiled(_INDEXES), _spoiled(_IMAGES), _spoiled(_schema1_documents()), _ANY_DOCUMENT)
 
+# Well-formed documents (they must parse; see the well-formed properties below) and the same with
+# one member spoiled: part of _DOCUMENTS, so the loosely shaped fuzzing reaches the success paths.
+_GOOD_DIGESTS = digests().map(str)
+_GOOD_SIZES = st.integers(0, 2**40)
+_GOOD_TEXT = st.text(st.characters(blacklist_categories=["Cs"]), max_size=12)
+_GOOD_ANNOTATIONS = st.dictionaries(_GOOD_TEXT, _GOOD_TEXT, max_size=3)
+_GOOD_PLATFORMS = st.fixed_dictionaries(
+    {
+        "os": st.sampled_from(["linux", "windows", "freebsd"]),
+        "architecture": st.sampled_from(["amd64", "arm64", "arm", "386", "ppc64le", "s390x", "riscv64"]),
+    },
+    optional={
+        "variant": st.sampled_from(["v6", "v7", "v8"]),
+        "os.version": st.sampled_from(["10.0.17763.4010"]),
+    },
+)
+
+
+def _good_descriptors(
+    media_types: list[str], *, platform: bool = False, **optional: st.SearchStrategy[Any]
+) -> st.SearchStrategy[dict[str, Any]]:
+    required: dict[str, st.SearchStrategy[Any]] = {
+        "mediaType": st.sampled_from(media_types), "digest": _GOOD_DIGESTS, "size": _GOOD_SIZES,
+    }  # fmt: skip
+    if platform:
+        required["platform"] = _GOOD_PLATFORMS
+    return st.fixed_dictionaries(required, optional={"annotations": _GOOD_ANNOTATIONS, **optional})
+
+
+_OCI_LAYERS = [mt.OCI_LAYER, mt.OCI_LAYER_GZIP, mt.OCI_LAYER_ZSTD, mt.OCI_LAYER_NONDISTRIBUTABLE_GZIP]
+_DOCKER_LAYERS = [mt.DOCKER_LAYER, mt.DOCKER_LAYER_TAR, mt.DOCKER_FOREIGN_LAYER]
+_URLS = st.lists(st.sampled_from(["https://a.example/layer", "http://b.example/x"]), min_size=1, max_size=2)
+_GOOD_OCI_IMAGES = st.fixed_dictionaries(
+    {
+        "schemaVersion": st.just(2),
+        "config": _good_descriptors([mt.OCI_CONFIG]),
+        "layers": st.lists(_good_descriptors(_OCI_LAYERS, urls=_URLS), max_size=5),
+    },
+    optional={
+        "mediaType": st.just(mt.OCI_MANIFEST),  # optional in OCI: sniffed from the members
+        "annotations": _GOOD_ANNOTATIONS,
+        "subject": _good_descriptors([mt.OCI_MANIFEST]),
+    },
+)
+_GOOD_DOCKER_IMAGES = st.fixed_dictionaries(
+    {
+        "schemaVersion": st.just(2),
+        "mediaType": st.just(mt.DOCKER_MANIFEST),
+        "config": _good_descriptors([mt.DOCKER_CONFIG]),
+        "layers": st.lists(_good_descriptors(_DOCKER_LAYERS), min_size=1, max_size=5),
+    }
+)
+_GOOD_INDEXES = st.one_of(
+    st.fixed_dictionaries(
+        {
+            "schemaVersion": st.just(2),
+            "mediaType": st.just(mt.OCI_INDEX),
+            "manifests": st.lists(
+                _good_descriptors([mt.OCI_MANIFEST, mt.OCI_INDEX], platform=True), max_size=5
+            ),
+        },
+        optional={"annotations": _GOOD_ANNOTATIONS},
+    ),
+    st.fixed_dictionaries(
+        {
+            "schemaVersion": st.just(2),
+            "mediaType": st.just(mt.DOCKER_MANIFEST_LIST),
+            "manifests": st.lists(
+                _good_descriptors([mt.DOCKER_MANIFEST], platform=True), min_size=1, max_size=5
+            ),
+        }
+    ),
+)
+_GOOD_V1 = st.fixed_dictionaries(
+    {"id": hex_digits(64)},
+    optional={
+        "throwaway": st.booleans(),
+        "created": st.just("2024-01-02T03:04:05Z"),
+        "config": st.fixed_dictionaries(
+            {}, optional={"Env": st.lists(_GOOD_TEXT, max_size=2), "Cmd": st.lists(_GOOD_TEXT, max_size=2)}
+        ),
+        "architecture": st.sampled_from(["amd64", "arm64"]),
+        "os": st.just("linux"),
+    },
+)
+
+
+@st.composite
+def _good_schema1(draw: st.DrawFn) -> tuple[bytes, dict[str, Any], bytes]:
+    """(bytes as served, the document, the unsigned payload whose digest is the manifest's)."""
+    layers = draw(st.lists(st.tuples(digests().map(str), _GOOD_V1), min_size=1, max_size=4))
+    document = builders.schema1_document(
+        layers,
+        name=draw(repositories()),
+        tag=draw(tags()),
+        architecture=draw(st.sampled_from(ARCH_SPELLINGS)),
+    )
+    unsigned = builders.pretty(document)
+    return (builders.sign(unsigned) if draw(st.booleans()) else unsigned), document, unsigned
+
+
+_GOOD_CONFIGS = st.fixed_dictionaries(
+    {
+        "architecture": st.sampled_from(["amd64", "arm64", "arm"]),
+        "os": st.sampled_from(["linux", "windows"]),
+        "rootfs": st.fixed_dictionaries(
+            {"type": st.just("layers"), "diff_ids": st.lists(_GOOD_DIGESTS, max_size=4)}
+        ),
+    },
+    optional={
+        "created": st.just("2024-01-02T03:04:05.123456789Z"),
+        "author": _GOOD_TEXT,
+        "variant": st.sampled_from(["v7", "v8"]),
+        "config": st.fixed_dictionaries(
+            {},
+            optional={
+                "Env": st.lists(_GOOD_TEXT.map(lambda text: f"K={text}"), max_size=3),
+                "Entrypoint": st.lists(_GOOD_TEXT, min_size=1, max_size=3),
+                "Cmd": st.lists(_GOOD_TEXT, min_size=1, max_size=3),
+                "Labels": _GOOD_ANNOTATIONS,
+                "WorkingDir": st.just("/app"),
+                "User": st.sampled_from(["root", "1000:1000"]),
+            },
+        ),
+        "history": st.lists(
+            st.fixed_dictionaries(
+                {"created_by": _GOOD_TEXT},
+                optional={"empty_layer": st.booleans(), "created": st.just("2024-01-02T03:04:05Z")},
+            ),
+            max_size=4,
+        ),
+    },
+)
+
+
+_GOOD_MANIFESTS = st.one_of(_GOOD_OCI_IMAGES, _GOOD_DOCKER_IMAGES, _GOOD_INDEXES)
+
+
+@st.composite
+def _spoiled_once(draw: st.DrawFn) -> dict[str, Any]:
+    """A well-formed manifest or index with one member (top-level or of one descriptor) deleted, set to
+    another JSON value, or left as it is."""
+    document: dict[str, Any] = json.loads(json.dumps(draw(_GOOD_MANIFESTS)))
+    targets: list[dict[str, Any]] = [document]
+    for key in ("config", "subject"):
+        if isinstance(document.get(key), dict):
+            targets.append(document[key])
+    targets += [item for key in ("layers", "manifests") for item in document.get(key, [])]
+    target = draw(st.sampled_from(targets))
+    key = draw(st.sampled_from(sorted(target)))
+    action = draw(st.sampled_from(["keep", "delete", "replace"]))
+    if action == "delete":
+        del target[key]
+    elif action == "replace":
+        target[key] = draw(_ANY_JSON)
+    return document
+
+
+_DOCUMENTS = st.one_of(_DOCUMENTS, _GOOD_MANIFESTS, _spoiled_once(), _spoiled_once())
+
 _SEEDS = [
     builders.dumps(builders.image_manifest()),
     builders.dumps(builders.docker_manifest()),
@@ -389,6 +560,145 @@ def test_config_documents_parse_or_raise_verification_error(document: Any) -> No
 def test_registry_error_bodies_never_raise(body: bytes) -> None:
     for detail in parse_error_body(body):
         assert isinstance(str(detail), str)
+
+
+# -- well-formed documents, and well-formed documents spoiled a little -----------------------------
+# The strategies above mostly build documents that must be refused. These build documents that must
+# parse, each checked field by field against what was built, and then the same documents with one
+# member spoiled: so the success paths are fuzzed too, and each run asserts how many parsed.
+def _expect_descriptor(descriptor: Descriptor, document: dict[str, Any]) -> None:
+    assert str(descriptor.digest) == document["digest"]
+    assert descriptor.size == document["size"]
+    assert descriptor.media_type == document["mediaType"]
+    assert dict(descriptor.annotations or {}) == document.get("annotations", {})
+    assert list(descriptor.urls) == document.get("urls", [])
+
+
+def _expect_parsed(document: dict[str, Any], raw: bytes, manifest: Any) -> None:
+    """What parse returned is what was built, member by member."""
+    assert manifest.raw == raw and manifest.digest == compute(raw)
+    assert manifest.media_type == document.get("mediaType", mt.OCI_MANIFEST)
+    if "manifests" in document:
+        assert isinstance(manifest, Index)
+        assert len(manifest.manifests) == len(document["manifests"])
+        for entry, entry_doc in zip(manifest.manifests, document["manifests"], strict=True):
+            _expect_descriptor(entry, entry_doc)
+            assert entry.platform is not None
+            assert entry.platform.os == entry_doc["platform"]["os"]
+            assert entry.platform.architecture == entry_doc["platform"]["architecture"]
+        return
+    assert isinstance(manifest, ImageManifest)
+    _expect_descriptor(manifest.config, document["config"])
+    assert len(manifest.layers) == len(document["layers"])
+    for layer, layer_doc in zip(manifest.layers, document["layers"], strict=True):
+        _expect_descriptor(layer, layer_doc)
+    assert dict(manifest.annotations) == document.get("annotations", {})
+    if "subject" in document:
+        assert manifest.subject is not None
+        _expect_descriptor(manifest.subject, document["subject"])
+    else:
+        assert manifest.subject is None
+
+
+@fuzz
+@given(_GOOD_MANIFESTS, st.sampled_from([None, 0, 3]))
+def test_well_formed_manifests_and_indexes_parse_to_what_was_built(
+    document: dict[str, Any], indent: int | None
+) -> None:
+    raw = json.dumps(document, indent=indent).encode()
+    content_type = document.get("mediaType")  # as a registry sends it (None: sniffed)
+    manifest = parse(raw, content_type)
+    _expect_parsed(document, raw, manifest)
+    _check_manifest(raw, content_type)  # and inspect --json builds from it
+
+
+@fuzz
+@given(_good_schema1(), st.sampled_from([None, mt.SCHEMA1_SIGNED, mt.SCHEMA1]))
+def test_well_formed_schema1_parses_to_what_was_built(
+    case: tuple[bytes, dict[str, Any], bytes], content_type: str | None
+) -> None:
+    raw, document, unsigned = case
+    manifest = parse(raw, content_type)
+    assert isinstance(manifest, Schema1Manifest)
+    assert manifest.digest == compute(unsigned)
+    assert manifest.signed == (raw != unsigned)
+    assert (manifest.name, manifest.tag) == (document["name"], document["tag"])
+    # base first: the document lists them top first
+    assert [str(layer.blob_sum) for layer in manifest.layers] == [
+        entry["blobSum"] for entry in reversed(document["fsLayers"])
+    ]
+    _inspect_json(manifest, config_from_schema1(manifest), None)
+
+
+@fuzz
+@given(_GOOD_CONFIGS)
+def test_well_formed_configs_parse_to_what_was_built(document: dict[str, Any]) -> None:
+    raw = json.dumps(document).encode()
+    config = ImageConfig.parse(raw, compute(raw))
+    inner = document.get("config", {})
+    assert config.env == inner.get("Env", [])
+    assert config.entrypoint == inner.get("Entrypoint")
+    assert config.platform.os == document["os"] and config.platform.architecture == document["architecture"]
+    assert config.author == (document.get("author") or None)  # an empty author is no author
+    assert config.created_raw == document.get("created")
+    manifest = parse(builders.dumps(builders.image_manifest()))
+    assert isinstance(manifest, ImageManifest)
+    _inspect_json(manifest, config, None)
+
+
+def _parses(data: bytes, content_type: str | None) -> bool:
+    """``_check_manifest``, and whether the bytes parsed."""
+    try:
+        parse(data, content_type)
+    except VerificationError:
+        _check_manifest(data, content_type)
+        return False
+    _check_manifest(data, content_type)
+    return True
+
+
+def _fraction_parsed(strategy: st.SearchStrategy[tuple[bytes, str | None]]) -> tuple[int, int]:
+    """Run a fuzz property over ``strategy``; (parsed, examples) of the generated inputs."""
+    outcomes: list[bool] = []
+
+    @fuzz
+    @given(strategy)
+    def run(case: tuple[bytes, str | None]) -> None:
+        outcomes.append(_parses(*case))
+
+    run()
+    return sum(outcomes), len(outcomes)
+
+
+def _as_served(document: dict[str, Any]) -> tuple[bytes, str | None]:
+    media_type = document.get("mediaType")
+    return json.dumps(document).encode(), media_type if isinstance(media_type, str) else None
+
+
+def test_spoiled_well_formed_manifests_still_mostly_parse() -> None:
+    """One member spoiled in a third of them, deleted in a third: at least 40% must still parse (the
+    kept third, plus the optional members; about 65-70% measured), every failure a VerificationError."""
+    parsed, examples = _fraction_parsed(_spoiled_once().map(_as_served))
+    assert examples >= min(EXAMPLES, 50)
+    assert parsed / examples >= 0.4, f"{parsed} of {examples} parsed"
+
+
+def test_manifest_shaped_documents_reach_the_success_path() -> None:
+    """``_DOCUMENTS`` (loosely shaped ones, well-formed ones, and well-formed ones spoiled once) must
+    parse often enough that the success paths are fuzzed: at least 15% (about 30-45% measured)."""
+    parsed, examples = _fraction_parsed(
+        st.tuples(_DOCUMENTS.map(lambda document: json.dumps(document).encode()), _CONTENT_TYPES)
+    )
+    assert examples >= min(EXAMPLES, 50)
+    assert parsed / examples >= 0.15, f"{parsed} of {examples} parsed"
+
+
+def test_manifest_bytes_reach_the_success_path() -> None:
+    """``_MANIFEST_BYTES`` (random bytes, mutated real manifests, documents as JSON) also parse
+    sometimes: at least 4% (about 13-20% measured)."""
+    parsed, examples = _fraction_parsed(st.tuples(_MANIFEST_BYTES, _CONTENT_TYPES))
+    assert examples >= min(EXAMPLES, 50)
+    assert parsed / examples >= 0.04, f"{parsed} of {examples} parsed"
 
 
 # -- references ----------------------------------------------------------------------------------
