@@ -252,13 +252,13 @@ def test_stall_before_headers_exceeds_a_client_timeout(proxy: FaultProxy, sample
     with _plain_client(timeout=0.5) as client:
         with pytest.raises(httpx.ReadTimeout):
             _get_manifest(client, proxy.url, image)
-        assert time.monotonic() - started < 2
+        assert time.monotonic() - started < 15  # the client's 0.5 s timeout, not the 30 s stall
         assert _get_manifest(client, proxy.url, image).content == image.manifest
     stalled, normal = proxy.requests  # a stalled request does not block the snapshot
     assert (stalled.status, stalled.stalling, stalled.done) == (0, True, False)
     assert normal.status == 200
     proxy.stop()  # wakes the stall at once
-    assert time.monotonic() - started < 3
+    assert time.monotonic() - started < 25  # stopping wakes the stall, well before its 30 s
     assert proxy.requests[0].done and proxy.requests[0].error == "proxy stopped during a stall"
 
 

@@ -232,8 +232,12 @@ def test_backoff_is_exponential_capped_and_jittered(env: Env) -> None:
     gaps = [later - earlier for earlier, later in itertools.pairwise(stamps)]
     ceilings = [0.1, 0.2, 0.25, 0.25]  # 0.1 doubled each time, capped at 0.25
     assert len(gaps) == len(ceilings)
+    # Timing is the behaviour here, so it is measured: each wait at least half its ceiling (the
+    # jitter's floor); no tight upper bound (a loaded machine runs late), only "not uncapped" for the
+    # whole. The exact capped delays are asserted without a clock in tests/unit/test_auth.py.
     for gap, ceiling in zip(gaps, ceilings, strict=True):
-        assert ceiling / 2 - 0.01 <= gap <= ceiling + 0.15, (gaps, ceilings)
+        assert gap >= ceiling / 2 - 0.01, (gaps, ceilings)
+    assert sum(gaps) < 30, gaps
 
 
 def test_retry_after_is_honoured_up_to_the_cap(env: Env) -> None:
@@ -246,7 +250,8 @@ def test_retry_after_is_honoured_up_to_the_cap(env: Env) -> None:
         seconds = time.monotonic() - started
     assert "HTTP 429" in str(info.value) and "after 3 attempts" in str(info.value)
     assert len(stamps) == 3
-    assert 0.59 <= seconds <= 1.5  # two waits of 0.3 s, not of an hour
+    assert seconds >= 0.59  # two waits of 0.3 s (the cap) ...
+    assert seconds < 60  # ... not of an hour (the Retry-After asked for); no tighter upper bound
 
 
 # -- memory --------------------------------------------------------------------------------------

@@ -17,7 +17,6 @@ import subprocess
 import sys
 import tempfile
 import textwrap
-import time
 import zlib
 from collections.abc import Iterator
 from pathlib import Path
@@ -367,15 +366,13 @@ def test_a_layout_blob_that_is_not_a_regular_file_is_refused_at_once(
         ["export", f"oci:{layout}", str(tmp_path / "out.tar")],
     ]
     for argv in commands:
-        started = time.monotonic()
-        done = subprocess.run(
+        done = subprocess.run(  # never blocks on the FIFO or reads /dev/zero forever: else TimeoutExpired
             [sys.executable, "-m", "regpeek", *argv],
             capture_output=True,
             text=True,
             timeout=60,
             check=False,
         )
-        assert time.monotonic() - started < 30  # never blocks on the FIFO or reads /dev/zero forever
         if (blob, argv[0]) in (("layer", "inspect"), ("config", "unpack"), ("config", "export")):
             assert done.returncode == 0, done.stderr  # a blob the command does not read
             (tmp_path / "out.tar").unlink(missing_ok=True)
