@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import pty
 import signal
 import subprocess
 import sys
@@ -194,3 +195,66 @@ def test_tags_cli_lists_every_page(registry: Registry, many_tags: list[str]) -> 
     assert sorted(document["tags"]) == many_tags and document["pages"] == 1
     done = run_cli("tags", *registry_flags(registry), f"{registry.host}/paged/app")
     assert sorted(done.text.splitlines()) == many_tags
+
+
+# -- pull progress and --quiet -----------------------------------------------------------------------
+def _pull_on_a_terminal(proxy: FaultProxy, dest: Path, *flags: str) -> tuple[int, bytes, bytes]:
+    """``regpeek pull`` with stderr a pseudo-terminal (stdout a pipe): exit code, stdout, what the
+    terminal received."""
+    primary, replica = pty.openpty()
+    drawn = bytearray()
+
+    def drain() -> None:
+        while True:
+            try:
+                chunk = os.read(primary, 65536)
+            except OSError:  # EIO: the last writer closed the terminal
+                return
+            if not chunk:
+                return
+            drawn.extend(chunk)
+
+    reader = threading.Thread(target=drain)
+    reader.start()
+    try:
+        done = subprocess.run(
+            [sys.executable, "-m", "regpeek", "pull", "--plain-http", "--no-cache", *flags,
+             f"{proxy.host}/samples/oci-mixed", str(dest)],
+            stdout=subprocess.PIPE, stderr=replica, timeout=WAIT, check=False,
+            env={**os.environ, "COLUMNS": "200"},  # wide enough for the whole labels
+        )  # fmt: skip
+    finally:
+        os.close(replica)
+        reader.join(WAIT)
+        os.close(primary)
+    return done.returncode, done.stdout, bytes(drawn)
+
+
+def test_pull_draws_progress_on_a_terminal_and_not_with_quiet(
+    registry: Registry, samples: dict[str, Pushed], tmp_path: Path
+) -> None:
+    image = samples["samples/oci-mixed"]
+    assert isinstance(image, PushedImage)
+    big = max(image.layers, key=lambda layer: layer.size)
+    with FaultProxy.for_registry(registry) as proxy:
+        # a second's pause mid-layer, so the bars are drawn while the layer is in flight
+        proxy.add(
+            fp.stall_mid_body(1.0, after_bytes=big.size // 2), path=f"/blobs/{big.digest}$", method="GET"
+        )
+        code, out, drawn = _pull_on_a_terminal(proxy, tmp_path / "a")
+        assert code == 0, drawn
+        shown = drawn.decode("utf-8", "replace")
+        assert f"pulling {proxy.host}/samples/oci-mixed" in shown
+        assert big.digest.split(":")[1][:12] in shown  # the layer's own bar
+        assert "iB" in shown  # sizes drawn (KiB/MiB)
+        assert out.decode().startswith(f"pulled {proxy.host}/samples/oci-mixed:latest into ")
+        assert len(out.splitlines()) == 1
+        for flags in (["--quiet"], ["-q"], ["--json"]):
+            dest = tmp_path / flags[0].strip("-")
+            code, out, drawn = _pull_on_a_terminal(proxy, dest, *flags)
+            assert code == 0, (flags, drawn)
+            assert drawn == b"", (flags, drawn)  # nothing on the terminal
+            if flags == ["--json"]:
+                assert json.loads(out)["digest"] == image.digest
+            else:
+                assert out.decode().startswith(f"pulled {proxy.host}/samples/oci-mixed:latest into ")
