@@ -9,7 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from regpeek.errors import DigestMismatchError, SizeMismatchError, UsageError, VerificationError
-from regpeek.formats.digest import Digest, DigestVerifier, compute, is_digest, verify_bytes
+from regpeek.formats.digest import BlobCheck, Digest, DigestVerifier, compute, is_digest, verify_bytes
 
 EMPTY_SHA256 = "sha256:e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
 HELLO_SHA256 = "sha256:2cf24dba5fb0a30e26e83b2ac5b9e29e1b161e5c1fa7425e73043362938b9824"
@@ -161,3 +161,115 @@ def test_parse_arbitrary_text_is_digest_or_usage_error(text: str) -> None:
     except UsageError:
         return
     assert str(digest) == text
+
+
+# -- messages, the one-argument constructor, BlobCheck and copy ---------------------------------------
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("nocolon", "invalid digest 'nocolon': expected algorithm:hex"),
+        ("md5:" + "a" * 32, f"unsupported digest algorithm 'md5' in 'md5:{'a' * 32}'"),
+        ("sha256:" + "a" * 63, f"invalid digest 'sha256:{'a' * 63}': sha256 needs 64 lowercase hex digits"),
+        (
+            "sha512:" + "A" * 128,
+            f"invalid digest 'sha512:{'A' * 128}': sha512 needs 128 lowercase hex digits",
+        ),
+    ],
+)
+def test_parse_errors_say_why(text: str, message: str) -> None:
+    with pytest.raises(UsageError) as info:
+        Digest.parse(text)
+    assert str(info.value) == message
+
+
+def test_one_argument_constructor_parses_and_validates() -> None:
+    assert Digest(HELLO_SHA256) == Digest("sha256", HELLO_SHA256[7:]) == Digest.parse(HELLO_SHA256)
+    assert repr(Digest(HELLO_SHA256)) == f"Digest({HELLO_SHA256!r})"
+    with pytest.raises(UsageError, match="invalid digest"):
+        Digest("sha256:nope")
+
+
+def test_verifier_error_names_the_algorithm() -> None:
+    with pytest.raises(UsageError) as info:
+        DigestVerifier("md5")
+    assert str(info.value) == "unsupported digest algorithm 'md5'"
+
+
+def test_verify_bytes_names_what() -> None:
+    with pytest.raises(DigestMismatchError) as info:
+        verify_bytes("config of x", b"hello", Digest.parse(EMPTY_SHA256))
+    assert info.value.what == "config of x"
+    assert str(info.value).startswith("digest mismatch for config of x:")
+
+
+def test_verifier_copy_is_independent_and_in_the_same_state() -> None:
+    verifier = DigestVerifier("sha512")
+    verifier.update(b"hel")
+    twin = verifier.copy()
+    assert (twin.algorithm, twin.size) == ("sha512", 3)
+    twin.update(b"lo")
+    verifier.update(b"p!")
+    assert twin.digest() == compute(b"hello", "sha512") and twin.size == 5
+    assert verifier.digest() == compute(b"help!", "sha512") and verifier.size == 5
+
+
+HELLO = Digest.parse(HELLO_SHA256)
+
+
+def _verified(check: BlobCheck) -> bool:
+    """``check.verified`` read afresh (mypy would keep a narrowing across ``add``)."""
+    return check.verified
+
+
+def test_blob_check_verifies_at_the_last_byte_of_a_known_size() -> None:
+    check = BlobCheck(HELLO, 5, "blob h")
+    assert (check.digest, check.size, check.what, check.verified, check.seen) == (
+        HELLO,
+        5,
+        "blob h",
+        False,
+        0,
+    )
+    assert check.add(b"he") is False and check.seen == 2 and not _verified(check)
+    assert check.add(b"llo") is True and _verified(check) and check.seen == 5
+    assert check.add(b"") is False  # already verified: said once
+    check.finish()  # nothing left to verify
+
+
+def test_blob_check_refuses_a_byte_too_many_at_once() -> None:
+    check = BlobCheck(HELLO, 5, "blob h")
+    check.add(b"hell")
+    with pytest.raises(SizeMismatchError) as info:
+        check.add(b"o!")
+    assert (info.value.expected, info.value.actual, info.value.what) == (5, 6, "blob h")
+
+
+def test_blob_check_refuses_the_wrong_last_byte_before_it_is_handed_on() -> None:
+    check = BlobCheck(HELLO, 5, "blob h")
+    check.add(b"hell")
+    with pytest.raises(DigestMismatchError) as info:
+        check.add(b"O")
+    assert (info.value.expected, info.value.what) == (HELLO, "blob h")
+    assert not _verified(check)
+
+
+def test_blob_check_finish_refuses_a_short_blob() -> None:
+    check = BlobCheck(HELLO, 5, "blob h")
+    check.add(b"hell")
+    with pytest.raises(SizeMismatchError) as info:
+        check.finish()
+    assert (info.value.expected, info.value.actual) == (5, 4)
+    assert not _verified(check)
+
+
+def test_blob_check_of_unknown_size_verifies_at_finish() -> None:
+    check = BlobCheck(HELLO, None, "blob h")
+    assert check.add(b"hello") is False and not _verified(check)
+    check.finish()
+    assert _verified(check)
+    wrong = BlobCheck(HELLO, None, "blob h")
+    wrong.add(b"hellO")
+    with pytest.raises(DigestMismatchError):
+        wrong.finish()
+    sha512 = BlobCheck(compute(b"x", "sha512"), 1, "b")
+    assert sha512.add(b"x") is True
