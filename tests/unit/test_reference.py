@@ -257,3 +257,81 @@ def test_arbitrary_text_parses_or_raises_usage_error(text: str) -> None:
     canonical = str(ref)
     assert set(canonical) <= _CANONICAL_CHARS, canonical
     assert Reference.parse(canonical) == ref
+
+
+# -- error messages name the input and the reason (what the CLI prints) --------------------------------
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        (
+            "Ubuntu/App",
+            "invalid reference 'Ubuntu/App': bad path component 'App' (repository names must be lowercase)",
+        ),
+        ("ubuntu/a!pp", "invalid reference 'ubuntu/a!pp': bad path component 'a!pp'"),
+        (
+            "  https://ghcr.io/org/app",
+            "invalid reference 'https://ghcr.io/org/app': give a reference like host/name:tag, not a URL",
+        ),
+        (
+            "HTTPS://ghcr.io/org/app",
+            "invalid reference 'HTTPS://ghcr.io/org/app': give a reference like host/name:tag, not a URL",
+        ),
+        (
+            "git+ssh://x/y",
+            "invalid reference 'git+ssh://x/y': give a reference like host/name:tag, not a URL",
+        ),
+        (
+            " [::1]:5000/a/B:1",
+            "invalid reference ' [::1]:5000/a/B:1': bad path component 'B' (repository names must be lowercase)",
+        ),
+    ],
+)
+def test_reference_errors_say_why(text: str, message: str) -> None:
+    with pytest.raises(UsageError) as info:
+        Reference.parse(text)
+    assert str(info.value) == message
+
+
+def test_a_bracketed_first_component_is_a_host_without_dots() -> None:
+    """``[...]`` is taken as an IPv6 host (and refused as a bad one here), not as a Docker Hub path."""
+    with pytest.raises(UsageError) as info:
+        Reference.parse("[fe80/app")
+    assert str(info.value) == "invalid reference '[fe80/app': bad registry host '[fe80'"
+    assert Reference.parse("[fe80::1]/app").registry == "[fe80::1]"
+
+
+def test_a_digest_with_an_at_sign_after_it_is_refused() -> None:
+    """Only the first ``@`` separates the digest: anything after it is part of (an invalid) digest."""
+    digest = "sha256:" + "a" * 64
+    with pytest.raises(UsageError, match="invalid digest"):
+        Reference.parse(f"ghcr.io/org/app@{digest}@{digest}")
+
+
+def test_a_port_and_a_tag_are_told_apart() -> None:
+    ref = Reference.parse("localhost:5000/org/app:1.2")
+    assert (ref.registry, ref.repository, ref.tag) == ("localhost:5000", "org/app", "1.2")
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        (
+            "ghcr.io/org/app:1",
+            "invalid repository 'ghcr.io/org/app:1': give a repository without a tag or digest",
+        ),
+        ("ghcr.io/org/app@sha256:" + "a" * 64, "give a repository without a tag or digest"),
+        (
+            "Org/App",
+            "invalid reference 'Org/App': bad path component 'App' (repository names must be lowercase)",
+        ),
+    ],
+)
+def test_repository_errors_say_why(text: str, message: str) -> None:
+    with pytest.raises(UsageError) as info:
+        Repository.parse(text)
+    assert message in str(info.value)
+
+
+def test_a_repository_with_a_port_is_not_a_tag() -> None:
+    repository = Repository.parse("localhost:5000/org/app")
+    assert (repository.registry, repository.name) == ("localhost:5000", "org/app")
