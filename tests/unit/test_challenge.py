@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from hypothesis import given, settings
 
-from regpeek.formats.challenge import Challenge, parse, parse_all
+from regpeek.formats.challenge import Challenge, answerable, parse, parse_all
 from tests.unit.strategies import header_text
 
 HUB = "https://auth.docker.io/token"
@@ -151,3 +151,36 @@ def test_garbage_never_raises(header: str) -> None:
         assert challenge.scheme
         assert all(isinstance(k, str) and isinstance(v, str) for k, v in challenge.params.items())
     assert parse_all([header, header]) == challenges + challenges
+
+
+# -- which challenge is answered ----------------------------------------------------------------------
+@pytest.mark.parametrize(
+    ("header", "expected"),
+    [
+        ('Basic realm="b", Bearer realm="https://t/token"', ("bearer", "https://t/token")),
+        ('Bearer realm="", Basic realm="b"', ("basic", "b")),  # a Bearer without a realm cannot be answered
+        ('Bearer service="s", Basic realm="b"', ("basic", "b")),
+        ('Negotiate, Basic realm="first", Basic realm="second"', ("basic", "first")),
+        ('Bearer realm="one", Bearer realm="two"', ("bearer", "one")),
+        ('Negotiate abc, Digest realm="d"', None),
+        ("", None),
+    ],
+)
+def test_answerable_prefers_a_bearer_with_a_realm_then_basic(
+    header: str, expected: tuple[str, str] | None
+) -> None:
+    chosen = answerable(iter(parse(header)))  # any iterable, consumed twice inside
+    assert (None if chosen is None else (chosen.scheme, chosen.realm)) == expected
+
+
+def test_names_starting_with_x_are_not_separators() -> None:
+    assert parse('Xauth realm="r",Bearer Xa=1,Xb="2"') == [
+        Challenge("xauth", {"realm": "r"}),
+        Challenge("bearer", {"xa": "1", "xb": "2"}),
+    ]
+    assert parse("Bearer realm=Xr,scope=X") == [Challenge("bearer", {"realm": "Xr", "scope": "X"})]
+
+
+def test_an_escape_at_the_very_end_is_kept_literally() -> None:
+    [challenge] = parse('Bearer realm="a\\')
+    assert challenge.realm in ("a\\", "a")  # unterminated: what is there, never an IndexError
