@@ -3,7 +3,7 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 PYTEST_ARGS ?=
 
-.PHONY: setup demo test fuzz lint format bench bench-startup bench-pull bench-copy bench-inspect bench-sif bench-faults bench-sif-many bench-catalog clean
+.PHONY: setup demo test fuzz mutate lint format bench bench-startup bench-pull bench-copy bench-inspect bench-sif bench-faults bench-sif-many bench-catalog clean
 
 $(VENV)/.installed: pyproject.toml scripts/install-deps.sh
 	bash scripts/install-deps.sh
@@ -29,6 +29,10 @@ test: setup  ## the whole test suite: unit tests and integration tests against a
 
 fuzz: setup  ## a longer property-based fuzz run of every parser (FUZZ_EXAMPLES examples per property)
 	FUZZ_EXAMPLES=$${FUZZ_EXAMPLES:-500} $(PY) -m pytest -q tests/unit/test_fuzz_parsers.py
+
+mutate: setup  ## mutation testing of the verification-critical modules, a score per module (docs/testing.md)
+	$(PY) -m pip install -q --disable-pip-version-check -e '.[test,mutate]'
+	$(PY) scripts/mutate.py $(MUTATE_ARGS)
 
 lint: setup  ## ruff, mypy, and the check that _sync/ is generated from _async/
 	$(PY) -m ruff check .
