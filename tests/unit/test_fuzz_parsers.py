@@ -572,6 +572,8 @@ def _expect_descriptor(descriptor: Descriptor, document: dict[str, Any]) -> None
     assert descriptor.media_type == document["mediaType"]
     assert dict(descriptor.annotations or {}) == document.get("annotations", {})
     assert list(descriptor.urls) == document.get("urls", [])
+    # and back to JSON as it came (empty annotations/urls left out; the platform is the index's business)
+    assert descriptor.to_oci() == {k: v for k, v in document.items() if k != "platform" and v not in ({}, [])}
 
 
 def _expect_parsed(document: dict[str, Any], raw: bytes, manifest: Any) -> None:

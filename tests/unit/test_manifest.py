@@ -17,6 +17,7 @@ from regpeek.errors import (
     PlatformNotFoundError,
     SizeMismatchError,
     TooLargeError,
+    UsageError,
     VerificationError,
 )
 from regpeek.formats import mediatypes as mt
@@ -26,6 +27,7 @@ from regpeek.formats.manifest import (
     Descriptor,
     ImageManifest,
     Index,
+    check_size,
     ensure_expected,
     parse,
     parse_json_object,
@@ -503,3 +505,131 @@ def test_arbitrary_documents_give_manifest_or_verification_error(
         return
     assert isinstance(result, (ImageManifest, Index, Schema1Manifest))
     assert result.raw == data
+
+
+# The whole message for each malformed case above: the one line the CLI prints (exit 5).
+EXACT_MESSAGES = {
+    "ambiguous-manifests-and-layers": "ambiguous manifest: it has both manifests and layers/config",
+    "ambiguous-served-as-manifest": "ambiguous manifest: it has both manifests and layers/config",
+    "ambiguous-manifests-and-config": "ambiguous manifest: it has both manifests and layers/config",
+    "ambiguous-declared-manifest": "ambiguous manifest: it has both manifests and layers/config",
+    "declared-index-served-as-manifest": "manifest declares application/vnd.oci.image.index.v1+json but was served as application/vnd.oci.image.manifest.v1+json",
+    "declared-manifest-served-as-index": "manifest declares application/vnd.oci.image.manifest.v1+json but was served as application/vnd.oci.image.index.v1+json",
+    "declared-schema2-served-as-list": "manifest declares application/vnd.docker.distribution.manifest.v2+json but was served as application/vnd.docker.distribution.manifest.list.v2+json",
+    "declared-schema2-served-as-schema1": "manifest declares application/vnd.docker.distribution.manifest.v2+json but was served as application/vnd.docker.distribution.manifest.v1+prettyjws",
+    "declared-oci-served-as-schema2": "manifest declares application/vnd.oci.image.manifest.v1+json but was served as application/vnd.docker.distribution.manifest.v2+json",
+    "declared-schema2-served-as-oci": "manifest declares application/vnd.docker.distribution.manifest.v2+json but was served as application/vnd.oci.image.manifest.v1+json",
+    "declared-oci-index-served-as-list": "manifest declares application/vnd.oci.image.index.v1+json but was served as application/vnd.docker.distribution.manifest.list.v2+json",
+    "manifest-with-fsLayers": "ambiguous manifest: fsLayers in an image manifest",
+    "schema2-with-history": "ambiguous manifest: history in an image manifest",
+    "manifest-with-signatures": "ambiguous manifest: signatures in an image manifest",
+    "index-with-fsLayers": "ambiguous manifest: fsLayers in an index",
+    "case-insensitive": "ambiguous manifest: History in an index",
+    "schema1-with-layers": "ambiguous manifest: layers in a schema1 manifest",
+    "schema1-with-config": "ambiguous manifest: config in a schema1 manifest",
+    "schema1-with-manifests": "ambiguous manifest: manifests in a schema1 manifest",
+    "schema1-served-as-oci": "unsupported manifest schemaVersion 1",
+    "oci-served-as-schema1": "schema1 manifest without schemaVersion 1",
+    "not-json": "manifest is not valid JSON: Expecting value: line 1 column 1 (char 0)",
+    "not-utf8": "manifest is not valid JSON: Expecting value: line 1 column 1 (char 0)",
+    "json-array": "manifest is not a JSON object",
+    "json-string": "manifest is not a JSON object",
+    "quay-true-body": "manifest is not a JSON object",
+    "empty-body": "manifest is not valid JSON: Expecting value: line 1 column 1 (char 0)",
+    "schemaVersion-3": "unsupported manifest schemaVersion 3",
+    "no-schemaVersion": "unsupported manifest schemaVersion None",
+    "oci-with-schemaVersion-1": "unsupported manifest schemaVersion 1",
+    "neither-manifest-nor-index": "document is neither an image manifest nor an index",
+    "mediaType-not-a-string": "manifest mediaType is not a string",
+    "manifest-without-config": "image manifest has no config",
+    "layers-not-a-list": "image manifest layers must be a list",
+    "manifest-without-layers": "image manifest layers must be a list",
+    "manifests-not-a-list": "index manifests must be a list",
+    "annotation-not-string": "annotations must be an object of strings",
+    "annotations-not-object": "annotations must be an object of strings",
+    "subject-not-descriptor": "subject is not a descriptor object",
+    "schemaVersion-true-is-not-1": "unsupported manifest schemaVersion None",
+}
+
+
+@pytest.mark.parametrize(
+    ("body", "content_type", "message"),
+    [
+        pytest.param(*p.values[:2], EXACT_MESSAGES[str(p.id)], id=p.id)
+        for p in MALFORMED
+        if p.id in EXACT_MESSAGES
+    ],
+)
+def test_malformed_messages_in_full(body: bytes, content_type: str | None, message: str) -> None:
+    with pytest.raises(MalformedError) as info:
+        parse(body, content_type)
+    assert str(info.value) == message
+
+
+@pytest.mark.parametrize(
+    ("descriptor_json", "message"),
+    [
+        ({"mediaType": 1, "digest": "sha256:" + "a" * 64, "size": 1}, "layer 0: mediaType and digest must be strings"),
+        ({"mediaType": "x/y", "digest": "sha256:" + "a" * 64, "size": -1}, "layer 0: size must be a non-negative integer"),
+        ({"mediaType": "x/y", "digest": "sha256:" + "a" * 64, "size": True}, "layer 0: size must be a non-negative integer"),
+        ({"mediaType": "x/y", "digest": "md5:aa", "size": 1}, "layer 0: unsupported digest algorithm 'md5' in 'md5:aa'"),
+        ({"mediaType": "x/y", "digest": "sha256:" + "a" * 64, "size": 1, "platform": "linux"}, "layer 0: platform must be an object"),
+        ({"mediaType": "x/y", "digest": "sha256:" + "a" * 64, "size": 1, "urls": "https://x"}, "layer 0: urls must be a list of strings"),
+        ({"mediaType": "x/y", "digest": "sha256:" + "a" * 64, "size": 1, "data": "!!!!"}, "layer 0: data is not valid base64"),
+        ({"mediaType": "x/y", "digest": "sha256:" + "a" * 64, "size": 2, "data": "aGk="}, "digest mismatch for layer 0 inline data: expected sha256:" + "a" * 64 + ", got " + str(compute(b"hi"))),
+    ],
+)  # fmt: skip
+def test_descriptor_errors_name_the_descriptor(descriptor_json: dict[str, Any], message: str) -> None:
+    with pytest.raises(VerificationError) as info:
+        parse(dumps(image_manifest(layers=[descriptor_json])), mt.OCI_MANIFEST)
+    assert str(info.value) == message
+
+
+def test_descriptor_errors_name_config_subject_and_index_entries() -> None:
+    bad = {"mediaType": "x/y", "digest": "sha256:" + "a" * 64, "size": -1}
+    with pytest.raises(MalformedError, match=r"^config: size"):
+        parse(dumps({**image_manifest(), "config": bad}), mt.OCI_MANIFEST)
+    with pytest.raises(MalformedError, match=r"^subject: size"):
+        parse(dumps(image_manifest(subject=bad)), mt.OCI_MANIFEST)
+    with pytest.raises(MalformedError, match=r"^index entry 1: size"):
+        parse(dumps(index([entry("linux/amd64"), bad])), mt.OCI_INDEX)
+
+
+def test_inline_data_must_be_strict_base64() -> None:
+    data = base64.b64encode(b"hello").decode()
+    good = {"mediaType": "x/y", "digest": str(compute(b"hello")), "size": 5}
+    parsed = parse(dumps(image_manifest(layers=[{**good, "data": data}])), mt.OCI_MANIFEST)
+    assert isinstance(parsed, ImageManifest) and parsed.layers[0].data == b"hello"
+    with pytest.raises(MalformedError, match="not valid base64"):
+        parse(dumps(image_manifest(layers=[{**good, "data": data[:2] + "\n" + data[2:]}])), mt.OCI_MANIFEST)
+
+
+def test_descriptor_to_oci_round_trips_and_leaves_empty_members_out() -> None:
+    full = {
+        "mediaType": mt.OCI_LAYER_GZIP, "digest": str(compute(b"x")), "size": 1,
+        "urls": ["https://a.example/x"], "annotations": {"k": "v"}, "artifactType": "application/x",
+    }  # fmt: skip
+    assert Descriptor.from_json(full, "d").to_oci() == full
+    bare = {"mediaType": mt.OCI_LAYER_GZIP, "digest": str(compute(b"x")), "size": 1}
+    assert Descriptor.from_json({**bare, "urls": [], "annotations": {}}, "d").to_oci() == bare
+    assert Descriptor.from_json({**bare, "artifactType": 7}, "d").artifact_type is None
+    assert Descriptor.from_json({"digest": bare["digest"], "size": 1}, "d").media_type == ""
+
+
+def test_select_takes_a_platform_as_text() -> None:
+    parsed = parse(dumps(index([entry("linux/amd64"), entry("linux/arm64/v8")])), mt.OCI_INDEX)
+    assert isinstance(parsed, Index)
+    assert parsed.select("linux/arm64").platform == Platform.parse("linux/arm64/v8")
+    assert parsed.select(Platform.parse("linux/amd64")).platform == Platform.parse("linux/amd64")
+    with pytest.raises(UsageError):
+        parsed.select("not a platform!")
+
+
+def test_too_large_names_size_and_limit() -> None:
+    with pytest.raises(TooLargeError) as info:
+        check_size("manifest x", MAX_MANIFEST_SIZE + 1)
+    assert (info.value.size, info.value.limit) == (MAX_MANIFEST_SIZE + 1, MAX_MANIFEST_SIZE)
+    assert (
+        str(info.value)
+        == f"manifest x is {MAX_MANIFEST_SIZE + 1} bytes, over the {MAX_MANIFEST_SIZE}-byte limit"
+    )
