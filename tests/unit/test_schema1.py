@@ -389,3 +389,101 @@ def test_config_from_schema1() -> None:
         ("/bin/sh -c apk add curl", False),
         ('/bin/sh -c #(nop)  CMD ["serve"]', True),
     ]
+
+
+# -- Go's decoding, as containers/image applies it to the newest v1Compatibility -----------------------
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        ("2024-02-29T00:00:00Z", "2024-02-29T00:00:00Z"),  # a leap year
+        ("2000-02-29T12:00:00Z", "2000-02-29T12:00:00Z"),  # divisible by 400: leap
+        ("2023-02-29T00:00:00Z", None),
+        ("1900-02-29T00:00:00Z", None),  # divisible by 100, not 400: not leap
+        ("2023-02-28T00:00:00Z", "2023-02-28T00:00:00Z"),
+        ("2024-04-30T00:00:00Z", "2024-04-30T00:00:00Z"),
+        ("2024-04-31T00:00:00Z", None),
+        ("2024-01-31T00:00:00Z", "2024-01-31T00:00:00Z"),
+        ("2024-12-31T23:59:59Z", "2024-12-31T23:59:59Z"),
+        ("2024-13-01T00:00:00Z", None),
+        ("2024-00-01T00:00:00Z", None),
+        ("2024-01-00T00:00:00Z", None),
+        ("2024-01-01T24:00:00Z", None),
+        ("2024-01-01T00:60:00Z", None),
+        ("2024-01-01T00:00:60Z", None),
+        ("2024-01-01T00:00:00+23:59", "2024-01-01T00:00:00+23:59"),
+        ("2024-01-01T00:00:00+24:00", None),
+        ("2024-01-01T00:00:00-05:60", None),
+        ("2024-01-01T00:00:00+00:00", "2024-01-01T00:00:00Z"),
+        ("2024-01-01T00:00:00-00:00", "2024-01-01T00:00:00Z"),
+        ("2024-01-01T00:00:00+01:00", "2024-01-01T00:00:00+01:00"),
+        ("2024-01-01T00:00:00.123456789123Z", "2024-01-01T00:00:00.123456789Z"),  # nanoseconds at most
+        ("2024-01-01T00:00:00.120000Z", "2024-01-01T00:00:00.12Z"),  # trailing zeros dropped
+        ("2024-01-01T00:00:00.000Z", "2024-01-01T00:00:00Z"),
+        ("2024-01-01 00:00:00Z", None),
+        (20240101, None),
+    ],
+)
+def test_created_is_reencoded_as_go_would_or_left_out(value: Any, expected: str | None) -> None:
+    document = schema1_document([(fake_digest("a"), {"id": "a", "created": value, "architecture": "amd64"})])
+    manifest = parse(pretty(document))
+    assert isinstance(manifest, Schema1Manifest)
+    config = synthesize_config(manifest)
+    assert config.get("created") == expected
+    assert config["history"][0]["created"] == (expected or "0001-01-01T00:00:00Z")
+
+
+def test_config_fields_of_the_wrong_go_type_are_left_out_and_nulls_become_empty() -> None:
+    v1 = {
+        "id": "a",
+        "config": {
+            "Env": ["A=1", None],  # null in a []string: ""
+            "Cmd": ["x", 1],  # a number: the whole field is dropped
+            "Volumes": {"/data": {}, "/null": None},
+            "ExposedPorts": {"80/tcp": "open"},  # not an object: dropped
+            "Labels": {"a": "1", "b": None},
+            "WorkingDir": 7,
+        },
+    }
+    manifest = parse(pretty(schema1_document([(fake_digest("a"), v1)])))
+    assert isinstance(manifest, Schema1Manifest)
+    inner = synthesize_config(manifest)["config"]
+    assert inner == {"Env": ["A=1", ""], "Volumes": {"/data": {}, "/null": {}}, "Labels": {"a": "1", "b": ""}}
+
+
+def test_history_created_by_joins_the_container_cmd() -> None:
+    layers = [
+        (fake_digest("top"), {"id": "t", "container_config": {"Cmd": "/bin/sh -c echo"}}),
+        (fake_digest("mid"), {"id": "m", "container_config": {"Cmd": ["/bin/sh", "-c", None, 3, "run"]}}),
+        (fake_digest("base"), {"id": "b", "container_config": {"Cmd": 5}}),
+    ]
+    manifest = parse(pretty(schema1_document(layers)))
+    assert isinstance(manifest, Schema1Manifest)
+    history = synthesize_config(manifest)["history"]  # base first
+    assert "created_by" not in history[0]
+    assert history[1]["created_by"] == "/bin/sh -c   run"
+    assert history[2]["created_by"] == "/bin/sh -c echo"
+
+
+def test_architecture_and_os_fall_back_to_the_manifest_and_linux() -> None:
+    manifest = parse(pretty(schema1_document([(fake_digest("a"), {"id": "a"})], architecture="arm64")))
+    assert isinstance(manifest, Schema1Manifest)
+    config = synthesize_config(manifest)
+    assert (config["architecture"], config["os"]) == ("arm64", "linux")
+    own = parse(
+        pretty(schema1_document([(fake_digest("a"), {"id": "a", "architecture": "s390x", "os": "plan9"})]))
+    )
+    assert isinstance(own, Schema1Manifest)
+    assert (synthesize_config(own)["architecture"], synthesize_config(own)["os"]) == ("s390x", "plan9")
+
+
+def test_config_bytes_are_go_json_with_the_diff_ids() -> None:
+    v1 = {"id": "a", "architecture": "amd64", "config": {"Labels": {"html": "<b>&</b>", "u": "é\u2028"}}}
+    manifest = parse(pretty(schema1_document([(fake_digest("a"), v1)])))
+    assert isinstance(manifest, Schema1Manifest)
+    diff_ids = [fake_digest("d")]
+    raw = config_bytes(manifest, diff_ids)
+    assert b'"html":"\\u003cb\\u003e\\u0026\\u003c/b\\u003e"' in raw
+    assert '"u":"é\\u2028"'.encode() in raw  # UTF-8 kept, U+2028 escaped
+    assert json.loads(raw)["rootfs"] == {"type": "layers", "diff_ids": diff_ids}
+    assert json.loads(config_bytes(manifest)).get("rootfs") is None
+    assert b" " not in raw.replace(b"<b>", b"")  # compact
