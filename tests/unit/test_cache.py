@@ -789,3 +789,82 @@ def test_concurrent_processes_share_layers(tmp_path: Path) -> None:
         if path.is_file():
             assert hashlib.sha256(path.read_bytes()).hexdigest() == path.name
     assert list((layers / "work").iterdir()) == []
+
+
+# -- prune by age, use refreshing an entry, sizes at the limit -------------------------------------------
+def test_prune_older_than_removes_what_was_not_used_for_that_long(tmp_path: Path) -> None:
+    cache = BlobCache(tmp_path, max_bytes=10_000)
+    now = int(time.time())
+    entries = {name: blob(name, 100) for name in ("old", "older", "recent")}
+    for name, (digest, data) in entries.items():
+        cache.put(digest, data)
+    set_mtime(cache.path_for(entries["old"][0]), now - 3_000)
+    set_mtime(cache.path_for(entries["older"][0]), now - 10_000)
+    set_mtime(cache.path_for(entries["recent"][0]), now - 100)
+    with pytest.raises(UsageError) as info:
+        cache.prune(older_than=-1)
+    assert str(info.value) == "an age to prune must not be negative"
+    assert cache.prune(older_than=5_000) == PruneResult(1, 100)  # only 'older' (10,000 s unused)
+    assert {p.name for p in entry_files(tmp_path)} == {entries["old"][0].hex, entries["recent"][0].hex}
+    assert cache.prune(older_than=0.5 * 3600) == PruneResult(1, 100)  # 1,800 s: 'old' goes too
+    assert [p.name for p in entry_files(tmp_path)] == [entries["recent"][0].hex]
+    assert cache.info().bytes == 100  # the estimate follows what is left
+    assert cache.prune(older_than=0) == PruneResult(1, 100)  # 0: everything not used this instant
+    assert cache.info().entries == 0
+
+
+def test_prune_older_than_then_to_a_bound(tmp_path: Path) -> None:
+    cache = BlobCache(tmp_path, max_bytes=10_000)
+    now = int(time.time())
+    entries = [blob(name, 100) for name in "abcd"]
+    for age, (digest, data) in zip((9_000, 300, 200, 100), entries, strict=True):
+        cache.put(digest, data)
+        set_mtime(cache.path_for(digest), now - age)
+    # 'a' is too old; of the rest, the least recently used go until 150 bytes are left
+    assert cache.prune(150, older_than=3_600) == PruneResult(3, 300)
+    assert [p.name for p in entry_files(tmp_path)] == [entries[3][0].hex]
+    assert cache.info().bytes == 100
+
+
+def test_a_get_is_a_use_that_keeps_the_entry_from_lru_eviction(tmp_path: Path) -> None:
+    cache = BlobCache(tmp_path, max_bytes=10_000)
+    first, second = blob("first", 100), blob("second", 100)
+    cache.put(*first)
+    cache.put(*second)
+    set_mtime(cache.path_for(first[0]), 1000)
+    set_mtime(cache.path_for(second[0]), 2000)
+    assert cache.get(first[0]) == first[1]  # now the most recently used
+    assert cache.prune(100) == PruneResult(1, 100)
+    assert cache.get(first[0]) == first[1] and cache.get(second[0]) is None
+
+
+def test_putting_an_entry_again_is_a_use(tmp_path: Path) -> None:
+    cache = BlobCache(tmp_path, max_bytes=10_000)
+    first, second = blob("first", 100), blob("second", 100)
+    cache.put(*first)
+    cache.put(*second)
+    set_mtime(cache.path_for(first[0]), 1000)
+    set_mtime(cache.path_for(second[0]), 2000)
+    assert cache.put(*first) is True
+    assert cache.prune(100) == PruneResult(1, 100)
+    assert cache.get(first[0]) == first[1]
+
+
+def test_entry_size_limits_are_inclusive(tmp_path: Path) -> None:
+    cache = BlobCache(tmp_path, max_bytes=100)
+    exactly, over = blob("x", 100), blob("y", 101)
+    assert cache.put(*exactly) is True and cache.get(exactly[0]) == exactly[1]
+    assert cache.put(*over) is False and cache.get(over[0]) is None
+    with pytest.raises(DigestMismatchError) as info:
+        cache.put(exactly[0], over[1])
+    assert info.value.what == f"cache entry {exactly[0]}"
+
+
+def test_a_corrupt_entry_is_discarded_on_get(tmp_path: Path) -> None:
+    cache = BlobCache(tmp_path)
+    digest, data = blob("entry", 100)
+    cache.put(digest, data)
+    cache.path_for(digest).write_bytes(b"X" + data[1:])
+    assert cache.get(digest) is None
+    assert not cache.path_for(digest).exists()
+    assert cache.get(blob("never", 10)[0]) is None and not (tmp_path / "blobs" / "sha256" / "never").exists()
