@@ -796,7 +796,7 @@ def test_prune_older_than_removes_what_was_not_used_for_that_long(tmp_path: Path
     cache = BlobCache(tmp_path, max_bytes=10_000)
     now = int(time.time())
     entries = {name: blob(name, 100) for name in ("old", "older", "recent")}
-    for name, (digest, data) in entries.items():
+    for digest, data in entries.values():
         cache.put(digest, data)
     set_mtime(cache.path_for(entries["old"][0]), now - 3_000)
     set_mtime(cache.path_for(entries["older"][0]), now - 10_000)
