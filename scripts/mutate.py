@@ -19,6 +19,7 @@ import json
 import os
 import re
 import shutil
+import signal
 import subprocess
 import sys
 import time
@@ -196,6 +197,9 @@ def _table() -> int:
 
 
 def main() -> int:
+    # started in the background by a shell without job control, SIGINT is ignored, and every child
+    # would inherit that: the tests that interrupt a pull with SIGINT would fail in the clean run
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
