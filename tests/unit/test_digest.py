@@ -269,7 +269,8 @@ def test_blob_check_of_unknown_size_verifies_at_finish() -> None:
     assert _verified(check)
     wrong = BlobCheck(HELLO, None, "blob h")
     wrong.add(b"hellO")
-    with pytest.raises(DigestMismatchError):
+    with pytest.raises(DigestMismatchError) as info:
         wrong.finish()
+    assert info.value.what == "blob h"
     sha512 = BlobCheck(compute(b"x", "sha512"), 1, "b")
     assert sha512.add(b"x") is True

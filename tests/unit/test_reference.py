@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import string
+from typing import Any
 
 import pytest
 from hypothesis import given, settings
@@ -335,3 +336,18 @@ def test_repository_errors_say_why(text: str, message: str) -> None:
 def test_a_repository_with_a_port_is_not_a_tag() -> None:
     repository = Repository.parse("localhost:5000/org/app")
     assert (repository.registry, repository.name) == ("localhost:5000", "org/app")
+
+
+@pytest.mark.parametrize(
+    ("parse", "text", "message"),
+    [
+        (Reference.parse, "ghcr.io/a:b/c", "invalid reference 'ghcr.io/a:b/c': bad path component 'a:b'"),
+        (Repository.parse, "ghcr.io/org/app@latest", "invalid repository 'ghcr.io/org/app@latest': give a repository without a tag or digest"),
+        (Repository.parse, "ghcr.io/org:1/app", "invalid reference 'ghcr.io/org:1/app': bad path component 'org:1'"),
+    ],
+)  # fmt: skip
+def test_a_colon_or_at_sign_is_judged_where_it_stands(parse: Any, text: str, message: str) -> None:
+    """A colon before the last slash is part of a path component (refused as one), not a tag."""
+    with pytest.raises(UsageError) as info:
+        parse(text)
+    assert str(info.value) == message
