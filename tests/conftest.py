@@ -19,6 +19,7 @@ from __future__ import annotations
 import contextlib
 import os
 import shutil
+import signal
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -31,6 +32,11 @@ _CREATED: list[Path] = []
 
 
 def pytest_configure(config: pytest.Config) -> None:
+    # A shell without job control starts background commands with SIGINT ignored, and the programs the
+    # tests start inherit that: the tests that interrupt them with SIGINT would fail for no fault of
+    # theirs. A run starts from Python's own handler (children then get the default action).
+    if signal.getsignal(signal.SIGINT) == signal.SIG_IGN:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
     if config.option.basetemp is None and not hasattr(config, "workerinput"):
         base = Path(tempfile.mkdtemp(prefix="regpeek-pytest-"))
         config.option.basetemp = str(base)
