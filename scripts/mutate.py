@@ -174,8 +174,7 @@ def _show(name: str) -> int:
     return 0
 
 
-def _table() -> int:
-    scores_file = WORK / "scores.json"
+def _table(scores_file: Path) -> int:
     if not scores_file.exists():
         print(f"no scores yet: {scores_file}", file=sys.stderr)
         return 2
@@ -209,19 +208,21 @@ def main() -> int:
     parser.add_argument("--jobs", type=int, default=os.cpu_count() or 1, help="mutants run at once")
     parser.add_argument("--show", metavar="MODULE", help="print the survivors of MODULE's last run")
     parser.add_argument("--table", action="store_true", help="print the last scores as a markdown table")
+    parser.add_argument("--scores", type=Path, default=WORK / "scores.json", help="where the scores are kept")
     args = parser.parse_args()
     if args.show:
         return _show(args.show)
     if args.table:
-        return _table()
+        return _table(args.scores)
     unknown = [name for name in args.modules if name not in MODULES]
     if unknown:
         parser.error(f"unknown modules: {', '.join(unknown)}")
-    scores_file = WORK / "scores.json"
-    scores: dict[str, object] = json.loads(scores_file.read_text()) if scores_file.exists() else {}
+    scores_file: Path = args.scores
     failed = False
     for name in args.modules or list(MODULES):
         result = _run(name, MODULES[name], args.jobs)
+        # read again: another run may have written other modules' scores meanwhile
+        scores = json.loads(scores_file.read_text()) if scores_file.exists() else {}
         scores[name] = result
         scores_file.parent.mkdir(parents=True, exist_ok=True)
         scores_file.write_text(json.dumps(scores, indent=2) + "\n")
