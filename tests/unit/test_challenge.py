@@ -184,3 +184,15 @@ def test_names_starting_with_x_are_not_separators() -> None:
 def test_an_escape_at_the_very_end_is_kept_literally() -> None:
     [challenge] = parse('Bearer realm="a\\')
     assert challenge.realm == "a\\"  # unterminated: the backslash kept, never an IndexError
+
+
+@pytest.mark.parametrize(
+    ("header", "expected"),
+    [
+        ('@Bearer realm="r"', [Challenge("bearer", {"realm": "r"})]),  # one junk character skipped, no more
+        ("Negotiate abc=", [Challenge("negotiate", {"": "abc="})]),  # "abc=" at the end: a token68
+        ('Negotiate abc=, Basic realm="x"', [Challenge("negotiate", {"": "abc="}), Challenge("basic", {"realm": "x"})]),
+    ],
+)  # fmt: skip
+def test_token68_and_junk_boundaries(header: str, expected: list[Challenge]) -> None:
+    assert parse(header) == expected
