@@ -633,3 +633,21 @@ def test_too_large_names_size_and_limit() -> None:
         str(info.value)
         == f"manifest x is {MAX_MANIFEST_SIZE + 1} bytes, over the {MAX_MANIFEST_SIZE}-byte limit"
     )
+
+
+def test_remaining_messages_and_top_level_artifact_type() -> None:
+    """Survivors of the mutation run: what the last messages say, and a non-string artifactType."""
+    body = dumps({**image_manifest(), "fsLayers": [], "history": []})
+    with pytest.raises(MalformedError) as info:
+        parse(body, mt.OCI_MANIFEST)
+    assert str(info.value) == "ambiguous manifest: fsLayers, history in an image manifest"
+    manifest = parse(dumps(image_manifest()), mt.OCI_MANIFEST)
+    other = Digest.parse("sha256:" + "0" * 64)
+    with pytest.raises(DigestMismatchError) as mismatch:
+        ensure_expected(manifest, other, "manifest ghcr.io/org/app@" + str(other))
+    assert mismatch.value.what == "manifest ghcr.io/org/app@" + str(other)
+    with pytest.raises(TooLargeError) as large:
+        parse_json_object("config of x", b" " * (MAX_MANIFEST_SIZE + 1))
+    assert str(large.value).startswith("config of x is ")
+    odd = parse(dumps(image_manifest(artifactType=7)), mt.OCI_MANIFEST)
+    assert isinstance(odd, ImageManifest) and odd.artifact_type is None
