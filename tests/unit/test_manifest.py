@@ -651,3 +651,11 @@ def test_remaining_messages_and_top_level_artifact_type() -> None:
     assert str(large.value).startswith("config of x is ")
     odd = parse(dumps(image_manifest(artifactType=7)), mt.OCI_MANIFEST)
     assert isinstance(odd, ImageManifest) and odd.artifact_type is None
+
+
+def test_an_unknown_declared_media_type_is_not_taken_as_the_manifests() -> None:
+    """A document declaring a type regpeek does not know is classified by its shape; its media type is
+    that kind's, not the unknown text (a survivor of the mutation run)."""
+    for content_type in (None, "application/json"):
+        manifest = parse(dumps(image_manifest("application/vnd.example+json")), content_type)
+        assert manifest.media_type == mt.OCI_MANIFEST
