@@ -487,3 +487,16 @@ def test_config_bytes_are_go_json_with_the_diff_ids() -> None:
     assert json.loads(raw)["rootfs"] == {"type": "layers", "diff_ids": diff_ids}
     assert json.loads(config_bytes(manifest)).get("rootfs") is None
     assert b" " not in raw.replace(b"<b>", b"")  # compact
+
+
+def test_schema1_media_type_follows_the_signatures_when_the_header_names_none() -> None:
+    unsigned = pretty(schema1_document([(fake_digest("a"), {"id": "a"})]))
+    for content_type, body, expected in (
+        (None, unsigned, mt.SCHEMA1),
+        (None, sign(unsigned), mt.SCHEMA1_SIGNED),
+        ("application/json", sign(unsigned), mt.SCHEMA1_SIGNED),
+        (mt.SCHEMA1_SIGNED, sign(unsigned), mt.SCHEMA1_SIGNED),
+    ):
+        manifest = parse(body, content_type)
+        assert isinstance(manifest, Schema1Manifest)
+        assert manifest.media_type == expected, content_type
