@@ -947,6 +947,21 @@ def test_export_matches_unpack(tmp_path: Path) -> None:
     assert tree["usr/link-to-lower"][1] == b"shared by links" and "usr/shared" not in tree
     assert tree["usr/old-link"][1] == b"old"
     assert frozenset({"bin/tool", "bin/tool-link"}) in groups
+    # the report counts what the tar holds, by type (directories apart), and the whiteouts applied
+    with tarfile.open(fileobj=io.BytesIO(data)) as tar:
+        members = tar.getmembers()
+    by_type = {
+        "files": sum(m.isreg() for m in members),
+        "symlinks": sum(m.issym() for m in members),
+        "hardlinks": sum(m.islnk() for m in members),
+        "fifos": sum(m.isfifo() for m in members),
+        "devices": sum(m.ischr() or m.isblk() for m in members),
+    }
+    assert {key: getattr(exported, key) for key in by_type} == by_type
+    assert (exported.whiteouts, unpacked.whiteouts) == (4, 4)
+    assert (exported.fifos, exported.symlinks) == (1, 2)
+    # directories the layers name (etc, opt, lib, was_file); parents the tar needs are not counted
+    assert exported.directories == 4
 
 
 def test_export_never_writes_whiteouts_and_is_a_stream() -> None:
