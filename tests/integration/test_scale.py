@@ -56,7 +56,7 @@ def test_json_lines_in_input_order_with_errors(
 
 
 def test_many_repositories_concurrently(fresh_registry: Registry, tmp_path: Path) -> None:
-    """40 repositories, 120 references: every result right and in order (the 16 at a time and 8 per
+    """40 repositories, 120 references: every result right and in order (the 32 at a time and 16 per
     registry are measured in tests/unit/test_batch_limits.py)."""
     pushed = {}
     with pusher_for(fresh_registry) as pusher:

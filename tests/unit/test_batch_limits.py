@@ -1,5 +1,6 @@
-"""``inspect_many``'s concurrency, measured: ``jobs`` (default 16) at once overall and ``per_registry``
-(default 8) against one registry, with the async client (tasks) and the sync one (threads).
+"""``inspect_many``'s concurrency, measured: ``jobs`` (default :data:`~regpeek.batch.JOBS`, 32) at once
+overall and ``per_registry`` (default :data:`~regpeek.batch.PER_REGISTRY`, 16) against one registry,
+with the async client (tasks) and the sync one (threads); and that the defaults are what the README says.
 
 The inspects are held until the expected number is running, so the maximum seen is the limit itself;
 a broken limit shows as more running at once (or, if too low, as the expected number never reached).
@@ -15,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from regpeek.batch import inspect_many
+from regpeek.batch import JOBS, PER_REGISTRY, inspect_many
 from regpeek.errors import NotFoundError
 from regpeek.formats.platform import Platform
 from regpeek.network._async.registry import AsyncClient
@@ -90,6 +91,10 @@ async def _drain_default(client: AsyncClient, refs: list[str]) -> int:
     return len([outcome async for outcome in inspect_many(client, refs)])  # the defaults themselves
 
 
+def test_the_defaults_are_the_documented_ones() -> None:
+    assert (JOBS, PER_REGISTRY) == (32, 16)
+
+
 def _per_registry(counter: _Counter, registries: int, limit: int) -> None:
     """One registry reaches its limit exactly; several stay within it."""
     if registries == 1:
@@ -112,15 +117,15 @@ async def _drain_async(client: AsyncClient, refs: list[str], limits: dict[str, i
 @pytest.mark.parametrize(
     ("registries", "limits", "overall", "per_registry"),
     [
-        (3, {}, 16, 8),  # the defaults: 16 at once over three registries, none past 8
-        (1, {}, 8, 8),  # one registry: 8 at once, not 16
+        (3, {}, JOBS, PER_REGISTRY),  # the defaults: JOBS at once over three registries
+        (1, {}, PER_REGISTRY, PER_REGISTRY),  # one registry: PER_REGISTRY at once, not JOBS
         (4, {"jobs": 6, "per_registry": 2}, 6, 2),
         (1, {"jobs": 3, "per_registry": 5}, 3, 3),
     ],
 )
 def test_async_limits(registries: int, limits: dict[str, int], overall: int, per_registry: int) -> None:
     client = _HeldAsync(release_at=overall)
-    refs = _refs(registries, 24)
+    refs = _refs(registries, 40)
     assert asyncio.run(_drain_async(client, refs, limits) if limits else _drain_default(client, refs)) == len(
         refs
     )
@@ -131,14 +136,14 @@ def test_async_limits(registries: int, limits: dict[str, int], overall: int, per
 @pytest.mark.parametrize(
     ("registries", "limits", "overall", "per_registry"),
     [
-        (3, {}, 16, 8),
-        (1, {}, 8, 8),
+        (3, {}, JOBS, PER_REGISTRY),
+        (1, {}, PER_REGISTRY, PER_REGISTRY),
         (4, {"jobs": 6, "per_registry": 2}, 6, 2),
     ],
 )
 def test_threaded_limits(registries: int, limits: dict[str, int], overall: int, per_registry: int) -> None:
     client = _HeldSync(release_at=overall)
-    refs = _refs(registries, 24)
+    refs = _refs(registries, 40)
     outcomes = list(
         inspect_many(client, refs, jobs=limits["jobs"], per_registry=limits["per_registry"])
         if limits
