@@ -65,6 +65,7 @@ MODULES: dict[str, Module] = {
     "flatten": Module(
         "src/regpeek/disk/flatten.py",
         (
+            "tests/unit/test_export_details.py",
             "tests/unit/test_unpack_tarwriter.py",
             "tests/unit/test_unpack.py",
             "tests/integration/test_rootfs.py",
