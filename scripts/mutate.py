@@ -80,7 +80,9 @@ MODULES: dict[str, Module] = {
             "tests/integration/test_pull.py",
         ),
     ),
-    "cache": Module("src/regpeek/disk/cache.py", ("tests/unit/test_cache.py",)),
+    "cache": Module(
+        "src/regpeek/disk/cache.py", ("tests/unit/test_cache.py", "tests/unit/test_layer_store.py")
+    ),
     "rootfs": Module(
         "src/regpeek/rootfs.py",
         ("tests/integration/test_rootfs.py", "tests/integration/test_foreign_layers.py"),
