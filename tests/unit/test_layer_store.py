@@ -30,6 +30,14 @@ def _file(path: Path, data: bytes) -> Path:
     return path
 
 
+def _stored(tmp_path: Path, data: bytes) -> tuple[LayerStore, Descriptor, Path]:
+    """A store under ``tmp_path`` holding ``data``: the store, its descriptor and the entry's path."""
+    store = LayerStore(tmp_path / "cache")
+    descriptor = _descriptor(data)
+    assert store.add(descriptor, _file(tmp_path / "src", data)) is True
+    return store, descriptor, store.path_for(descriptor.digest)
+
+
 def test_add_stores_up_to_max_bytes_and_not_beyond(tmp_path: Path) -> None:
     store = LayerStore(tmp_path / "cache", max_bytes=8)
     fits, over = b"12345678", b"123456789"
@@ -47,11 +55,8 @@ def test_add_refuses_a_file_that_does_not_match_its_descriptor(tmp_path: Path) -
 
 
 def test_add_of_an_entry_already_there_is_a_use(tmp_path: Path) -> None:
-    store = LayerStore(tmp_path / "cache")
     data = b"layer bytes"
-    descriptor = _descriptor(data)
-    assert store.add(descriptor, _file(tmp_path / "a", data)) is True
-    entry = store.path_for(descriptor.digest)
+    store, descriptor, entry = _stored(tmp_path, data)
     os.utime(entry, (OLD, OLD))
     inode = entry.stat().st_ino
     assert store.add(descriptor, _file(tmp_path / "b", data)) is True
@@ -60,11 +65,8 @@ def test_add_of_an_entry_already_there_is_a_use(tmp_path: Path) -> None:
 
 
 def test_add_replaces_an_entry_of_the_wrong_size(tmp_path: Path) -> None:
-    store = LayerStore(tmp_path / "cache")
     data = b"the whole layer"
-    descriptor = _descriptor(data)
-    entry = store.path_for(descriptor.digest)
-    assert store.add(descriptor, _file(tmp_path / "a", data)) is True
+    store, descriptor, entry = _stored(tmp_path, data)
     entry.write_bytes(data[:4])  # truncated behind the store's back
     assert store.add(descriptor, _file(tmp_path / "b", data)) is True
     assert entry.read_bytes() == data
@@ -80,11 +82,8 @@ def test_fetch_of_a_miss_creates_nothing(tmp_path: Path) -> None:
 
 
 def test_fetch_places_a_verified_copy_and_records_the_use(tmp_path: Path) -> None:
-    store = LayerStore(tmp_path / "cache")
     data = b"stored layer"
-    descriptor = _descriptor(data)
-    assert store.add(descriptor, _file(tmp_path / "src", data)) is True
-    entry = store.path_for(descriptor.digest)
+    store, descriptor, entry = _stored(tmp_path, data)
     os.utime(entry, (OLD, OLD))
     target = tmp_path / "copy"
     assert store.fetch(descriptor, target) is True
@@ -93,22 +92,16 @@ def test_fetch_places_a_verified_copy_and_records_the_use(tmp_path: Path) -> Non
 
 
 def test_fetch_with_link_in_a_work_area_is_a_hard_link(tmp_path: Path) -> None:
-    store = LayerStore(tmp_path / "cache")
-    data = b"linked layer"
-    descriptor = _descriptor(data)
-    assert store.add(descriptor, _file(tmp_path / "src", data)) is True
+    store, descriptor, entry = _stored(tmp_path, b"linked layer")
     with store.work_area() as area:
         target = area / "blob"
         assert store.fetch(descriptor, target, link=True) is True
-        assert target.stat().st_ino == store.path_for(descriptor.digest).stat().st_ino
+        assert target.stat().st_ino == entry.stat().st_ino
 
 
 def test_fetch_removes_an_entry_of_the_wrong_size_and_leaves_no_target(tmp_path: Path) -> None:
-    store = LayerStore(tmp_path / "cache")
     data = b"a layer of some length"
-    descriptor = _descriptor(data)
-    assert store.add(descriptor, _file(tmp_path / "src", data)) is True
-    entry = store.path_for(descriptor.digest)
+    store, descriptor, entry = _stored(tmp_path, data)
     entry.write_bytes(data + b"!")
     target = tmp_path / "target"
     assert store.fetch(descriptor, target) is False
