@@ -46,6 +46,7 @@ from types import TracebackType
 from typing import TYPE_CHECKING, Literal, TypeVar, cast
 
 from .certs import make_tls_files
+from .util import HOP_BY_HOP
 
 if TYPE_CHECKING:
     from .registry import Registry
@@ -60,20 +61,7 @@ RECORDING_HOST = "127.0.0.2"
 _ALLOWED_HOSTS = ("127.0.0.1", "127.0.0.2")
 _SETTLE_TIMEOUT = 5.0
 
-_HOP_BY_HOP = frozenset(
-    {
-        "connection",
-        "keep-alive",
-        "proxy-authenticate",
-        "proxy-authorization",
-        "proxy-connection",
-        "te",
-        "trailer",
-        "transfer-encoding",
-        "upgrade",
-        "expect",
-    }
-)
+_HOP_BY_HOP = HOP_BY_HOP | {"expect"}
 
 _ERROR_CODES = {
     400: "UNSUPPORTED",

@@ -32,21 +32,7 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler
 from types import TracebackType
 
-from .util import LOOPBACK
-
-_HOP_BY_HOP = frozenset(
-    {
-        "connection",
-        "keep-alive",
-        "proxy-authenticate",
-        "proxy-authorization",
-        "proxy-connection",
-        "te",
-        "trailer",
-        "transfer-encoding",
-        "upgrade",
-    }
-)
+from .util import HOP_BY_HOP, LOOPBACK
 
 
 @dataclass(frozen=True)
@@ -155,7 +141,7 @@ class _Handler(BaseHTTPRequestHandler):
             return
         length = int(self.headers.get("Content-Length") or 0)
         body = self.rfile.read(length) if length else None
-        headers = {name: value for name, value in self.headers.items() if name.lower() not in _HOP_BY_HOP}
+        headers = {name: value for name, value in self.headers.items() if name.lower() not in HOP_BY_HOP}
         path = url.path + (f"?{url.query}" if url.query else "")
         try:
             sock = self._connect_to(url.netloc, 80)
@@ -175,7 +161,7 @@ class _Handler(BaseHTTPRequestHandler):
         self._record(answer.status)
         self.send_response(answer.status, answer.reason)
         for name, value in answer.getheaders():
-            if name.lower() not in _HOP_BY_HOP and name.lower() != "content-length":
+            if name.lower() not in HOP_BY_HOP and name.lower() != "content-length":
                 self.send_header(name, value)
         declared = answer.getheader("Content-Length")
         self.send_header(

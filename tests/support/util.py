@@ -8,6 +8,21 @@ import socket
 
 LOOPBACK = "127.0.0.1"
 
+#: Headers of one HTTP hop (RFC 9110 7.6.1), which a proxy does not pass on.
+HOP_BY_HOP = frozenset(
+    {
+        "connection",
+        "keep-alive",
+        "proxy-authenticate",
+        "proxy-authorization",
+        "proxy-connection",
+        "te",
+        "trailer",
+        "transfer-encoding",
+        "upgrade",
+    }
+)
+
 
 def sha256_digest(data: bytes) -> str:
     """Return the OCI digest string ``sha256:<hex>`` of ``data``."""
